@@ -1,0 +1,115 @@
+"""What the benchmark scripts share: the cache, sizes, the machine, timing, RESULTS.md."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import platform
+import re
+import shlex
+import statistics
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / ".cache"
+RESULTS = HERE / "RESULTS.md"
+
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+
+
+def parse_size(text: str | int | None) -> int | None:
+    """``"82MB"`` -> 82_000_000 (decimal units; KiB/MiB/GiB are binary). None stays None.
+
+    >>> parse_size("1.5GB"), parse_size("4KiB"), parse_size(100)
+    (1500000000, 4096, 100)
+    """
+    if text is None or isinstance(text, int):
+        return text
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", text)
+    if not m or m.group(2).upper() not in _UNITS:
+        raise ValueError(f"not a size: {text!r} (try 20MB, 1GB)")
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+
+
+def fmt_size(n: float) -> str:
+    """Bytes in decimal units: ``fmt_size(81_781_000) == "81.8 MB"``."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def machine() -> str:
+    """One line describing the machine: CPU, cores, memory, OS, Python."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        mem = f", {mem_kb / 2**20:.0f} GiB memory"
+    except OSError:
+        mem = ""
+    return (f"{cpu}, {cores()} cores{mem}, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
+def version(package: str) -> str:
+    """Installed version of a distribution, or "?"."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def command_line() -> str:
+    """The command that ran this script, as one could type it again from the repo root."""
+    script = Path(sys.argv[0]).resolve()
+    try:
+        script = script.relative_to(HERE.parent)
+    except ValueError:
+        pass
+    return shlex.join(["python", str(script), *sys.argv[1:]])
+
+
+def median_time(fn, repeat: int, warmup: int = 1) -> float:
+    """Median wall seconds of ``fn()`` over ``repeat`` runs after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_section(name: str, body: str, path: Path = RESULTS) -> None:
+    """Put ``body`` into ``path`` between ``<!-- begin NAME -->`` / ``<!-- end NAME -->``,
+    replacing that section if it is there and appending it if not; other sections stay."""
+    begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
+    block = f"{begin}\n{body.strip()}\n{end}\n"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "results.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        text = path.read_text() if path.exists() else "# Benchmark results\n\nWritten by the scripts in this folder; each section says how it was made.\n"
+        pat = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.S)
+        text = pat.sub(lambda _: block, text) if pat.search(text) else text.rstrip("\n") + "\n\n" + block
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
