@@ -1,0 +1,90 @@
+"""Sample text from a trained GPT: KV cache, temperature, top-k, top-p, a seed, stop at end-of-text.
+
+    bpe-gpt sample --checkpoint runs/pipeline/ckpt.pt --prompt "def main(" --num-samples 3
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .model import GPT
+
+
+def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
+    """Keep the `top_k` most likely tokens and the smallest set whose probability reaches
+    `top_p` (nucleus sampling); the rest get -inf. logits: (B, V).
+
+    >>> filter_logits(torch.tensor([[1.0, 3.0, 2.0, 0.0]]), top_k=2).tolist()
+    [[-inf, 3.0, 2.0, -inf]]
+    """
+    if top_k is not None and top_k > 0 and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        # Drop a token if the ones before it already reach top_p (the first always stays).
+        drop_sorted = cumulative - sorted_logits.softmax(-1) >= top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+@torch.no_grad()
+def generate(model: GPT, prompt: list[int], max_new_tokens: int, num_samples: int = 1,
+             temperature: float = 1.0, top_k: int | None = 40, top_p: float | None = None,
+             seed: int | None = None, stop_token: int | None = None, use_cache: bool = True) -> list[list[int]]:
+    """Continue `prompt` (token ids) `num_samples` times; returns the new tokens of each,
+    cut before `stop_token` (end-of-text) if it comes.
+
+    Args:
+        temperature: 0 picks the most likely token every time (greedy).
+        top_k: sample among the k most likely tokens (40 as in GPT-2's published samples); None for all.
+        top_p: and among the fewest whose probabilities reach p; None or 1.0 for all.
+        seed: seeds the sampler's own generator, so a seed gives the same text every time.
+        use_cache: keep keys and values of past tokens (a KV cache) rather than re-running the
+            whole context for each new token; both give the same tokens.
+
+    >>> generate(model, [], 5)                               # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    ValueError: the prompt is empty; start it with the end-of-text token to sample from nothing
+    """
+    if not prompt:
+        raise ValueError("the prompt is empty; start it with the end-of-text token to sample from nothing")
+    block = model.config.block_size
+    device = model.wte.weight.device
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed if seed is not None else torch.seed())
+    was_training = model.training
+    model.eval()
+    seq = torch.tensor([prompt[-block:]] * num_samples, dtype=torch.long, device=device)  # (B, T)
+    finished = torch.zeros(num_samples, dtype=torch.bool, device=device)
+    out = []
+    cache, logits = None, None
+    for _ in range(max_new_tokens):
+        if not use_cache:
+            logits, _ = model(seq[:, -block:])
+        elif cache is None or cache.pos >= block:
+            # Start (or, once the context is full, restart) the cache from the last half block of tokens.
+            cache = model.new_cache(num_samples)
+            logits, _ = model(seq[:, -(block // 2 if logits is not None else block):], cache=cache)
+        else:
+            logits, _ = model(seq[:, -1:], cache=cache)
+        logits = logits[:, -1, :].float()  # (B, V)
+        if temperature == 0:
+            nxt = logits.argmax(-1, keepdim=True)  # (B, 1)
+        else:
+            probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)
+            nxt = torch.multinomial(probs, 1, generator=gen)  # (B, 1)
+        out.append(nxt)
+        seq = torch.cat([seq, nxt], dim=1)
+        if stop_token is not None:
+            finished |= nxt[:, 0] == stop_token
+            if finished.all():
+                break
+    model.train(was_training)
+    rows = torch.cat(out, dim=1).tolist() if out else [[] for _ in range(num_samples)]
+    if stop_token is not None:
+        rows = [row[: row.index(stop_token)] if stop_token in row else row for row in rows]
+    return rows
