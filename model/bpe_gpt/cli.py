@@ -100,7 +100,8 @@ def _sample(checkpoint, tokenizer, prompt, num_samples, max_new_tokens, temperat
 
     model, _, tok = _load(checkpoint, tokenizer, device)
     ids = tok.encode(prompt, allowed_special="all")
-    rows = generate(model, ids, max_new_tokens, num_samples, temperature, top_k, top_p, seed, tok.eot_token)
+    rows = generate(model, ids, max_new_tokens, num_samples, temperature, top_k, top_p, seed, tok.eot_token,
+                    tok.n_vocab)
     shown = prompt.replace("<|endoftext|>", "")
     for i, row in enumerate(rows):
         print(f"--- sample {i + 1} ---\n{shown}{tok.decode(row)}")

@@ -126,7 +126,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     for i, text in enumerate(prompts):
         ids = tok.encode(text, allowed_special="all")
         new = generate(model, ids, cfg.sample_tokens, temperature=0.8, top_k=40, seed=cfg.seed + i,
-                       stop_token=tok.eot_token)
+                       stop_token=tok.eot_token, n_vocab=tok.n_vocab)
         samples.append((text if text != "<|endoftext|>" else "") + tok.decode(new[0]))
     stage("samples", t0)
 

@@ -33,7 +33,8 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
 @torch.no_grad()
 def generate(model: GPT, prompt: list[int], max_new_tokens: int, num_samples: int = 1,
              temperature: float = 1.0, top_k: int | None = 40, top_p: float | None = None,
-             seed: int | None = None, stop_token: int | None = None, use_cache: bool = True) -> list[list[int]]:
+             seed: int | None = None, stop_token: int | None = None, n_vocab: int | None = None,
+             use_cache: bool = True) -> list[list[int]]:
     """Continue `prompt` (token ids) `num_samples` times; returns the new tokens of each,
     cut before `stop_token` (end-of-text) if it comes.
 
@@ -42,8 +43,11 @@ def generate(model: GPT, prompt: list[int], max_new_tokens: int, num_samples: in
         top_k: sample among the k most likely tokens (40 as in GPT-2's published samples); None for all.
         top_p: and among the fewest whose probabilities reach p; None or 1.0 for all.
         seed: seeds the sampler's own generator, so a seed gives the same text every time.
+        stop_token: end-of-text; generation stops when every sample has produced it.
+        n_vocab: the tokenizer's vocabulary; the padding ids above it are never sampled.
         use_cache: keep keys and values of past tokens (a KV cache) rather than re-running the
-            whole context for each new token; both give the same tokens.
+            whole context for each new token; both give the same tokens while the sequence
+            fits in block_size (after that, the cache restarts from the last half block).
 
     >>> generate(model, [], 5)                               # doctest: +SKIP
     Traceback (most recent call last):
@@ -72,6 +76,8 @@ def generate(model: GPT, prompt: list[int], max_new_tokens: int, num_samples: in
         else:
             logits, _ = model(seq[:, -1:], cache=cache)
         logits = logits[:, -1, :].float()  # (B, V)
+        if n_vocab is not None:
+            logits[:, n_vocab:] = float("-inf")
         if temperature == 0:
             nxt = logits.argmax(-1, keepdim=True)  # (B, 1)
         else:
