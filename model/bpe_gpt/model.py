@@ -210,9 +210,11 @@ class GPT(nn.Module):
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
         """Training FLOPs per token (forward + backward): 6N for the weights plus
-        the attention scores, 6 * n_layer * T * C (the PaLM paper's appendix B count)."""
+        12 * n_layer * T * C for the attention scores and their weighted sums. This is the
+        PaLM paper's count (appendix B), which nanoGPT and llm.c use for MFU; it counts the
+        masked half of causal attention too."""
         T = seq_len or self.config.block_size
-        return 6 * self.num_params(embeddings=False) + 6 * self.config.n_layer * T * self.config.n_embd
+        return 6 * self.num_params(embeddings=False) + 12 * self.config.n_layer * T * self.config.n_embd
 
     def forward(
         self,

@@ -40,7 +40,12 @@ def pick_device(name: str = "auto") -> torch.device:
     """`auto` is CUDA when there is a GPU, else the CPU."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda":
+        # fp32 matmuls outside autocast (the optimizer, the loss) may use TF32 tensor cores.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return device
 
 
 def autocast(device: torch.device):
