@@ -1,0 +1,308 @@
+//! Counting pre-tokens: files are streamed in blocks cut at safe points, the blocks split and
+//! counted on all threads into per-block maps, and those merged into hash-sharded totals.
+//! Memory grows with the number of distinct pieces, not with the size of the corpus.
+
+use crate::error::{Error, Result};
+use crate::pretokenize::Pretokenizer;
+use crate::Progress;
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHasher};
+use std::hash::{Hash, Hasher};
+use std::io::Read;
+use std::path::Path;
+use std::sync::Mutex;
+
+const SHARDS: usize = 64;
+/// Bytes read per block; blocks end at a safe cut, so they run a little longer.
+const BLOCK: usize = 4 << 20;
+
+/// How invalid UTF-8 in a corpus is handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Utf8Policy {
+    /// Each invalid sequence becomes U+FFFD and is counted (the default).
+    Replace,
+    /// The first invalid sequence is an error naming the file and byte offset.
+    Strict,
+}
+
+/// Distinct pieces and how often each occurs, sorted by bytes (so the same corpus gives the same
+/// list whatever the thread count).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WordCounts {
+    pub words: Vec<(Vec<u8>, u64)>,
+    /// Corpus bytes that were counted.
+    pub bytes: u64,
+}
+
+impl WordCounts {
+    /// The sum of two counts, still sorted.
+    pub fn merge(self, other: WordCounts) -> WordCounts {
+        let mut words = Vec::with_capacity(self.words.len().max(other.words.len()));
+        let (mut a, mut b) = (self.words.into_iter().peekable(), other.words.into_iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) => match x.0.cmp(&y.0) {
+                    std::cmp::Ordering::Less => a.next(),
+                    std::cmp::Ordering::Greater => b.next(),
+                    std::cmp::Ordering::Equal => {
+                        let (w, c) = a.next().unwrap();
+                        Some((w, c + b.next().unwrap().1))
+                    }
+                },
+                (Some(_), None) => a.next(),
+                (None, Some(_)) => b.next(),
+                (None, None) => break,
+            };
+            words.push(next.unwrap());
+        }
+        WordCounts { words, bytes: self.bytes + other.bytes }
+    }
+}
+
+/// Accumulates counts from texts and files; `finish` gives the sorted totals.
+pub struct Counter<'a> {
+    pre: &'a Pretokenizer,
+    shards: Vec<Mutex<FxHashMap<Box<[u8]>, u64>>>,
+    policy: Utf8Policy,
+    progress: &'a Progress,
+    bytes: std::sync::atomic::AtomicU64,
+    /// Invalid UTF-8 sequences replaced so far.
+    pub replaced: std::sync::atomic::AtomicU64,
+    /// Things worth a warning (skipped files, replacements), for the caller to show.
+    pub warnings: Mutex<Vec<String>>,
+}
+
+impl<'a> Counter<'a> {
+    pub fn new(pre: &'a Pretokenizer, policy: Utf8Policy, progress: &'a Progress) -> Self {
+        Counter {
+            pre,
+            shards: (0..SHARDS).map(|_| Mutex::new(FxHashMap::default())).collect(),
+            policy,
+            progress,
+            bytes: Default::default(),
+            replaced: Default::default(),
+            warnings: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Count the pieces of one text into the shared totals.
+    fn count_text(&self, text: &str) -> Result<()> {
+        if self.progress.cancelled() {
+            return Err(Error::Interrupted);
+        }
+        let mut local: FxHashMap<&str, u64> = FxHashMap::default();
+        self.pre.split(text, |piece| *local.entry(piece).or_insert(0) += 1)?;
+        let mut by_shard: Vec<Vec<(&str, u64)>> = vec![Vec::new(); SHARDS];
+        for (piece, count) in local {
+            let mut h = FxHasher::default();
+            piece.as_bytes().hash(&mut h);
+            by_shard[(h.finish() >> 58) as usize % SHARDS].push((piece, count));
+        }
+        for (shard, items) in self.shards.iter().zip(by_shard) {
+            if items.is_empty() {
+                continue;
+            }
+            let mut map = shard.lock().unwrap();
+            for (piece, count) in items {
+                match map.get_mut(piece.as_bytes()) {
+                    Some(c) => *c += count,
+                    None => {
+                        map.insert(piece.as_bytes().into(), count);
+                    }
+                }
+            }
+        }
+        self.bytes.fetch_add(text.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.progress.add(text.len() as u64);
+        Ok(())
+    }
+
+    /// Count many texts on all threads; long texts are cut at safe points first.
+    pub fn add_texts(&self, texts: &[&str]) -> Result<()> {
+        let parts: Vec<&str> = texts.iter().flat_map(|t| self.pre_chunks(t)).collect();
+        parts.par_iter().try_for_each(|t| self.count_text(t))
+    }
+
+    fn pre_chunks<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        let b = text.as_bytes();
+        let mut out = Vec::new();
+        let mut start = 0;
+        while b.len() - start > 2 * BLOCK / 4 {
+            let mut at = start + BLOCK / 4;
+            while at < b.len() && !self.pre.is_safe_cut(b, at) {
+                at += 1;
+            }
+            if at >= b.len() {
+                break;
+            }
+            out.push(&text[start..at]);
+            start = at;
+        }
+        out.push(&text[start..]);
+        out
+    }
+
+    /// Decode a block of a file by the UTF-8 policy. `offset` is the block's place in the file.
+    fn decode<'b>(&self, bytes: &'b [u8], path: &Path, offset: u64) -> Result<std::borrow::Cow<'b, str>> {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(s.into()),
+            Err(e) if self.policy == Utf8Policy::Strict => {
+                Err(Error::Utf8(path.display().to_string(), offset + e.valid_up_to() as u64))
+            }
+            Err(_) => {
+                let bad = bytes.utf8_chunks().filter(|c| !c.invalid().is_empty()).count() as u64;
+                self.replaced.fetch_add(bad, std::sync::atomic::Ordering::Relaxed);
+                Ok(String::from_utf8_lossy(bytes))
+            }
+        }
+    }
+
+    /// Stream one file: read blocks, cut each at the last safe point, count a batch of blocks in
+    /// parallel, and go on. A file that looks binary (a NUL byte in its first 8 KB) is skipped
+    /// with a warning.
+    pub fn add_file(&self, path: &Path) -> Result<()> {
+        if path.is_dir() {
+            return Err(Error::Value(format!("{}: is a directory, not a file", path.display())));
+        }
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let threads = rayon::current_num_threads().max(1);
+        let mut pending: Vec<u8> = Vec::new(); // bytes read but not yet counted
+        let mut offset: u64 = 0; // file offset of pending[0]
+        let mut first = true;
+        let mut eof = false;
+        while !eof || !pending.is_empty() {
+            // Fill a batch: up to `threads` blocks, each ending at a safe cut.
+            let mut blocks: Vec<(u64, Vec<u8>)> = Vec::new();
+            while blocks.len() < threads * 2 && !(eof && pending.is_empty()) {
+                while pending.len() < BLOCK && !eof {
+                    let before = pending.len();
+                    pending.resize(before + BLOCK, 0);
+                    let n = read_full(&mut file, &mut pending[before..]).map_err(|e| Error::io(path, e))?;
+                    pending.truncate(before + n);
+                    eof = n == 0;
+                }
+                if first {
+                    first = false;
+                    if pending[..pending.len().min(8192)].contains(&0) {
+                        self.warnings.lock().unwrap().push(format!(
+                            "{}: skipped: it looks binary (a NUL byte in its first 8 KB)",
+                            path.display()
+                        ));
+                        return Ok(());
+                    }
+                }
+                let cut = if eof { pending.len() } else { self.last_safe_cut(&pending) };
+                match cut {
+                    0 => {
+                        // No safe point yet: read on (the block grows until one appears).
+                        let before = pending.len();
+                        pending.resize(before + BLOCK, 0);
+                        let n = read_full(&mut file, &mut pending[before..]).map_err(|e| Error::io(path, e))?;
+                        pending.truncate(before + n);
+                        eof = n == 0;
+                    }
+                    cut => {
+                        let rest = pending.split_off(cut);
+                        let block = std::mem::replace(&mut pending, rest);
+                        blocks.push((offset, block));
+                        offset += cut as u64;
+                    }
+                }
+            }
+            blocks.par_iter().try_for_each(|(off, block)| {
+                let text = self.decode(block, path, *off)?;
+                self.count_text(&text)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The last safe cut in the second half of `buf`, or 0 if there is none.
+    fn last_safe_cut(&self, buf: &[u8]) -> usize {
+        let mut at = buf.len().saturating_sub(2);
+        while at > buf.len() / 2 {
+            if self.pre.is_safe_cut(buf, at) {
+                return at;
+            }
+            at -= 1;
+        }
+        0
+    }
+
+    /// The totals, sorted by bytes.
+    pub fn finish(self) -> WordCounts {
+        let bytes = self.bytes.into_inner();
+        let mut words: Vec<(Vec<u8>, u64)> = self
+            .shards
+            .into_par_iter()
+            .flat_map_iter(|m| m.into_inner().unwrap().into_iter().map(|(k, v)| (k.into_vec(), v)))
+            .collect();
+        words.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        WordCounts { words, bytes }
+    }
+}
+
+fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streaming_a_file_counts_like_one_text() {
+        let pre = Pretokenizer::new("gpt2").unwrap();
+        let text = "the cat sat\non the mat's edge  \n\nthe end ".repeat(300_000);
+        let dir = std::env::temp_dir().join(format!("bpe-counts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("corpus.txt");
+        std::fs::write(&path, &text).unwrap();
+        let progress = Progress::default();
+        let streamed = Counter::new(&pre, Utf8Policy::Replace, &progress);
+        streamed.add_file(&path).unwrap();
+        let streamed = streamed.finish();
+        let mut whole: FxHashMap<&str, u64> = FxHashMap::default();
+        pre.split(&text, |p| *whole.entry(p).or_insert(0) += 1).unwrap();
+        let mut expected: Vec<(Vec<u8>, u64)> = whole.into_iter().map(|(k, v)| (k.as_bytes().to_vec(), v)).collect();
+        expected.sort();
+        assert_eq!(streamed.words, expected);
+        assert_eq!(streamed.bytes, text.len() as u64);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn strict_utf8_names_the_offset() {
+        let pre = Pretokenizer::new("gpt2").unwrap();
+        let dir = std::env::temp_dir().join(format!("bpe-utf8-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.txt");
+        std::fs::write(&path, b"hello \xff world").unwrap();
+        let progress = Progress::default();
+        let strict = Counter::new(&pre, Utf8Policy::Strict, &progress);
+        let err = strict.add_file(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.txt") && err.contains("offset 6"), "{err}");
+        let lenient = Counter::new(&pre, Utf8Policy::Replace, &progress);
+        lenient.add_file(&path).unwrap();
+        assert_eq!(lenient.replaced.load(std::sync::atomic::Ordering::Relaxed), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn merging_counts_adds_them() {
+        let a = WordCounts { words: vec![(b"a".to_vec(), 1), (b"c".to_vec(), 2)], bytes: 3 };
+        let b = WordCounts { words: vec![(b"b".to_vec(), 5), (b"c".to_vec(), 1)], bytes: 7 };
+        let m = a.merge(b);
+        assert_eq!(m.words, vec![(b"a".to_vec(), 1), (b"b".to_vec(), 5), (b"c".to_vec(), 3)]);
+        assert_eq!(m.bytes, 10);
+    }
+}

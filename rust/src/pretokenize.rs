@@ -1,0 +1,509 @@
+//! Pre-tokenization: cutting text into the pieces that BPE merges never cross.
+//!
+//! The built-in patterns (`gpt2`, `cl100k`, `o200k`) split exactly as tiktoken's regexes do
+//! (the Python `regex` module and fancy-regex are the oracles in the tests). `gpt2` and `cl100k`
+//! run through hand-written scanners; `o200k` runs through the `regex` crate's DFA with its one
+//! lookahead (`\s+(?!\S)`) replaced by a one-character trim. Any other regex goes through
+//! fancy-regex, slower but general.
+//!
+//! Every built-in pattern covers every character, so the pieces tile the text. A user's regex may
+//! leave gaps; the gaps become pieces of their own, so no byte of the input is ever dropped.
+
+use crate::error::{Error, Result};
+use std::sync::OnceLock;
+
+/// GPT-2's pattern, as tiktoken writes it (possessive quantifiers; same splits as the original).
+pub const GPT2_PATTERN: &str =
+    r"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s";
+/// GPT-2's pattern as first published.
+pub const GPT2_PATTERN_ORIGINAL: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+/// cl100k_base's pattern, as tiktoken writes it.
+pub const CL100K_PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s";
+/// o200k_base's pattern, as tiktoken writes it.
+pub const O200K_PATTERN: &str = concat!(
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|\p{N}{1,3}",
+    r"| ?[^\s\p{L}\p{N}]+[\r\n/]*",
+    r"|\s*[\r\n]+",
+    r"|\s+(?!\S)",
+    r"|\s+"
+);
+/// o200k without its lookahead: `\s+(?!\S)|\s+` becomes `\s+`, and the scanner trims instead.
+const O200K_DFA_PATTERN: &str = concat!(
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|\p{N}{1,3}",
+    r"| ?[^\s\p{L}\p{N}]+[\r\n/]*",
+    r"|\s*[\r\n]+",
+    r"|\s+"
+);
+
+/// Resolve a pattern name (`gpt2`, `r50k_base`, `cl100k`, `cl100k_base`, `o200k`, `o200k_base`)
+/// to its regex text; anything else is taken as a regex already.
+pub fn resolve_pattern(name_or_regex: &str) -> &str {
+    match name_or_regex {
+        "gpt2" | "r50k" | "r50k_base" | "p50k_base" => GPT2_PATTERN,
+        "cl100k" | "cl100k_base" => CL100K_PATTERN,
+        "o200k" | "o200k_base" => O200K_PATTERN,
+        other => other,
+    }
+}
+
+// Character classes, read from the regex crate's own Unicode tables so that the scanners agree
+// with fancy-regex (and so with tiktoken) on every code point.
+const L: u8 = 1; // \p{L}
+const N: u8 = 2; // \p{N}
+const S: u8 = 4; // \s
+const UPPER: u8 = 8; // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]
+const LOWER: u8 = 16; // [\p{Ll}\p{Lm}\p{Lo}\p{M}]
+
+struct Classes {
+    table: Vec<u8>, // one byte of flags per code point
+}
+
+fn class_ranges(pattern: &str) -> Vec<(u32, u32)> {
+    use regex_syntax::hir::{Class, HirKind};
+    let hir = regex_syntax::Parser::new().parse(pattern).expect("built-in class parses");
+    match hir.kind() {
+        HirKind::Class(Class::Unicode(class)) => {
+            class.ranges().iter().map(|r| (r.start() as u32, r.end() as u32)).collect()
+        }
+        _ => unreachable!("built-in class is a Unicode class"),
+    }
+}
+
+fn classes() -> &'static Classes {
+    static CLASSES: OnceLock<Classes> = OnceLock::new();
+    CLASSES.get_or_init(|| {
+        let mut table = vec![0u8; 0x110000];
+        for (pattern, flag) in [
+            (r"\p{L}", L),
+            (r"\p{N}", N),
+            (r"\s", S),
+            (r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]", UPPER),
+            (r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]", LOWER),
+        ] {
+            for (lo, hi) in class_ranges(pattern) {
+                for slot in &mut table[lo as usize..=hi as usize] {
+                    *slot |= flag;
+                }
+            }
+        }
+        Classes { table }
+    })
+}
+
+/// Decode the char starting at byte `i` of valid UTF-8: (code point, byte length).
+#[inline(always)]
+fn decode(b: &[u8], i: usize) -> (u32, usize) {
+    let b0 = b[i] as u32;
+    if b0 < 0x80 {
+        (b0, 1)
+    } else if b0 < 0xE0 {
+        (((b0 & 0x1F) << 6) | (b[i + 1] as u32 & 0x3F), 2)
+    } else if b0 < 0xF0 {
+        (((b0 & 0x0F) << 12) | ((b[i + 1] as u32 & 0x3F) << 6) | (b[i + 2] as u32 & 0x3F), 3)
+    } else {
+        (
+            ((b0 & 0x07) << 18)
+                | ((b[i + 1] as u32 & 0x3F) << 12)
+                | ((b[i + 2] as u32 & 0x3F) << 6)
+                | (b[i + 3] as u32 & 0x3F),
+            4,
+        )
+    }
+}
+
+struct Scan<'a> {
+    b: &'a [u8],
+    table: &'a [u8],
+}
+
+impl<'a> Scan<'a> {
+    #[inline(always)]
+    fn at(&self, i: usize) -> (u32, usize, u8) {
+        let (c, len) = decode(self.b, i);
+        (c, len, self.table[c as usize])
+    }
+
+    /// End of the run of chars from `i` whose flags satisfy `keep`.
+    #[inline(always)]
+    fn run(&self, mut i: usize, keep: impl Fn(u8) -> bool) -> usize {
+        while i < self.b.len() {
+            let (_, len, f) = self.at(i);
+            if !keep(f) {
+                break;
+            }
+            i += len;
+        }
+        i
+    }
+
+    /// The whitespace run from `i`: (end, start of its last char, end of its last \r or \n).
+    #[inline(always)]
+    fn whitespace(&self, i: usize) -> (usize, usize, Option<usize>) {
+        let (mut j, mut last, mut newline) = (i, i, None);
+        while j < self.b.len() {
+            let (c, len, f) = self.at(j);
+            if f & S == 0 {
+                break;
+            }
+            if c == 0x0A || c == 0x0D {
+                newline = Some(j + len);
+            }
+            last = j;
+            j += len;
+        }
+        (j, last, newline)
+    }
+
+    /// `\s++$|\s+(?!\S)|\s` (and the `\s+` of the original GPT-2 form) from whitespace at `i`.
+    #[inline(always)]
+    fn trailing_whitespace(&self, i: usize, end: usize, last: usize) -> usize {
+        if end == self.b.len() || last == i {
+            end
+        } else {
+            last
+        }
+    }
+
+    /// One GPT-2 piece starting at `i` (< len): its end.
+    fn gpt2(&self, i: usize) -> usize {
+        let b = self.b;
+        if b[i] == b'\'' && i + 1 < b.len() {
+            match b[i + 1] {
+                b's' | b't' | b'm' | b'd' => return i + 2,
+                b'r' | b'v' if b.get(i + 2) == Some(&b'e') => return i + 3,
+                b'l' if b.get(i + 2) == Some(&b'l') => return i + 3,
+                _ => {}
+            }
+        }
+        let (_, _, f0) = self.at(i);
+        // ` ?\p{L}+ | ?\p{N}+ | ?[^\s\p{L}\p{N}]+`: an optional leading space (U+0020 only)
+        let (start, f) = if b[i] == b' ' && i + 1 < b.len() { (i + 1, self.at(i + 1).2) } else { (i, f0) };
+        if f & L != 0 {
+            return self.run(start, |f| f & L != 0);
+        }
+        if f & N != 0 {
+            return self.run(start, |f| f & N != 0);
+        }
+        if f & (L | N | S) == 0 {
+            return self.run(start, |f| f & (L | N | S) == 0);
+        }
+        let (end, last, _) = self.whitespace(i);
+        self.trailing_whitespace(i, end, last)
+    }
+
+    /// One cl100k piece starting at `i` (< len): its end.
+    fn cl100k(&self, i: usize) -> usize {
+        let b = self.b;
+        let n = b.len();
+        if b[i] == b'\'' && i + 1 < n {
+            // '(?i:[sdmt]|ll|ve|re): case-insensitive, so U+017F (long s) counts as s.
+            let (c1, l1, _) = self.at(i + 1);
+            match c1 {
+                0x73 | 0x53 | 0x17F | 0x64 | 0x44 | 0x6D | 0x4D | 0x74 | 0x54 => return i + 1 + l1,
+                _ => {}
+            }
+            if i + 2 < n {
+                let pair = (b[i + 1].to_ascii_lowercase(), b[i + 2].to_ascii_lowercase());
+                if matches!(pair, (b'l', b'l') | (b'v', b'e') | (b'r', b'e')) {
+                    return i + 3;
+                }
+            }
+        }
+        let (c0, l0, f0) = self.at(i);
+        // [^\r\n\p{L}\p{N}]?+\p{L}++
+        if f0 & L != 0 {
+            return self.run(i + l0, |f| f & L != 0);
+        }
+        if c0 != 0x0A && c0 != 0x0D && f0 & N == 0 && i + l0 < n && self.at(i + l0).2 & L != 0 {
+            return self.run(i + l0, |f| f & L != 0);
+        }
+        // \p{N}{1,3}+
+        if f0 & N != 0 {
+            let mut j = i + l0;
+            for _ in 0..2 {
+                if j >= n {
+                    break;
+                }
+                let (_, len, f) = self.at(j);
+                if f & N == 0 {
+                    break;
+                }
+                j += len;
+            }
+            return j;
+        }
+        // ` ?[^\s\p{L}\p{N}]++[\r\n]*+`
+        let other = |f: u8| f & (L | N | S) == 0;
+        let start = if c0 == 0x20 && i + 1 < n && other(self.at(i + 1).2) {
+            Some(i + 1)
+        } else if other(f0) {
+            Some(i)
+        } else {
+            None
+        };
+        if let Some(start) = start {
+            let mut j = self.run(start, other);
+            while j < n && (b[j] == b'\r' || b[j] == b'\n') {
+                j += 1;
+            }
+            return j;
+        }
+        // \s++$ | \s*[\r\n] | \s+(?!\S) | \s
+        let (end, last, newline) = self.whitespace(i);
+        if end == n {
+            return n;
+        }
+        if let Some(after_newline) = newline {
+            return after_newline;
+        }
+        self.trailing_whitespace(i, end, last)
+    }
+}
+
+enum Kind {
+    Gpt2,
+    Cl100k,
+    /// The `regex` crate's DFA over a lookahead-free form of the pattern.
+    Dfa(regex::Regex),
+    Custom(fancy_regex::Regex),
+}
+
+/// A compiled pre-tokenizer.
+pub struct Pretokenizer {
+    pattern: String,
+    kind: Kind,
+}
+
+impl Clone for Pretokenizer {
+    fn clone(&self) -> Self {
+        Pretokenizer::new(&self.pattern).expect("pattern compiled before")
+    }
+}
+
+impl std::fmt::Debug for Pretokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pretokenizer({:?})", self.pattern)
+    }
+}
+
+impl Pretokenizer {
+    /// Compile a pattern: a built-in name, a built-in's regex text (either form), or any regex.
+    pub fn new(name_or_regex: &str) -> Result<Self> {
+        let pattern = resolve_pattern(name_or_regex);
+        let kind = if pattern == GPT2_PATTERN || pattern == GPT2_PATTERN_ORIGINAL {
+            Kind::Gpt2
+        } else if pattern == CL100K_PATTERN {
+            Kind::Cl100k
+        } else if pattern == O200K_PATTERN {
+            Kind::Dfa(regex::Regex::new(O200K_DFA_PATTERN).expect("built-in pattern compiles"))
+        } else {
+            if pattern.is_empty() {
+                return Err(Error::Pattern("the pattern is empty".into()));
+            }
+            let regex = fancy_regex::Regex::new(pattern)
+                .map_err(|e| Error::Pattern(format!("invalid regex {pattern:?}: {e}")))?;
+            match regex.is_match("") {
+                Ok(false) => {}
+                Ok(true) => {
+                    return Err(Error::Pattern(format!(
+                        "the regex {pattern:?} matches the empty string; every piece must hold at least one character"
+                    )))
+                }
+                Err(e) => return Err(Error::Pattern(format!("invalid regex {pattern:?}: {e}"))),
+            }
+            Kind::Custom(regex)
+        };
+        if matches!(kind, Kind::Gpt2 | Kind::Cl100k) {
+            classes();
+        }
+        Ok(Pretokenizer { pattern: pattern.to_string(), kind })
+    }
+
+    /// The regex text of this pre-tokenizer.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Whether a long text may be cut just before byte `at` without changing any piece:
+    /// true for the built-in patterns where `at` starts an ASCII letter after a lone newline
+    /// (itself after a visible ASCII char), or a space between two ASCII letters. No piece of
+    /// theirs crosses such a point, and what precedes it splits the same at the end of a text.
+    pub fn is_safe_cut(&self, text: &[u8], at: usize) -> bool {
+        if matches!(self.kind, Kind::Custom(_)) || at < 2 || at + 1 >= text.len() {
+            return false;
+        }
+        let (pp, p, c, n) = (text[at - 2], text[at - 1], text[at], text[at + 1]);
+        (p == b'\n' && pp.is_ascii_graphic() && c.is_ascii_alphabetic())
+            || (c == b' ' && p.is_ascii_alphabetic() && n.is_ascii_alphabetic())
+    }
+
+    /// Call `f` on each piece of `text`, in order; the pieces concatenate to `text`.
+    pub fn split<'t>(&self, text: &'t str, mut f: impl FnMut(&'t str)) -> Result<()> {
+        let b = text.as_bytes();
+        match &self.kind {
+            Kind::Gpt2 | Kind::Cl100k => {
+                let scan = Scan { b, table: &classes().table };
+                let cl100k = matches!(self.kind, Kind::Cl100k);
+                let mut i = 0;
+                while i < b.len() {
+                    let end = if cl100k { scan.cl100k(i) } else { scan.gpt2(i) };
+                    f(&text[i..end]);
+                    i = end;
+                }
+            }
+            Kind::Dfa(regex) => {
+                let mut i = 0;
+                while i < b.len() {
+                    let m = regex.find_at(text, i).expect("o200k covers every character");
+                    debug_assert_eq!(m.start(), i);
+                    let mut end = m.end();
+                    // `\s+` stands for `\s+(?!\S)|\s+`: a whitespace run followed by a
+                    // non-space gives back its last char. Runs ending in \r or \n came from
+                    // `\s*[\r\n]+`, which has no lookahead.
+                    if end < b.len() {
+                        let piece = &text[i..end];
+                        let last = piece.chars().next_back().unwrap();
+                        if last != '\n' && last != '\r' && piece.chars().all(char::is_whitespace_regex) {
+                            let next = text[end..].chars().next().unwrap();
+                            if !next.is_whitespace_regex() && piece.len() > last.len_utf8() {
+                                end -= last.len_utf8();
+                            }
+                        }
+                    }
+                    f(&text[i..end]);
+                    i = end;
+                }
+            }
+            Kind::Custom(regex) => {
+                let mut covered = 0;
+                for m in regex.find_iter(text) {
+                    let m = m.map_err(|e| Error::Pattern(format!("regex {:?} failed: {e}", self.pattern)))?;
+                    if m.start() == m.end() {
+                        continue;
+                    }
+                    if m.start() > covered {
+                        f(&text[covered..m.start()]);
+                    }
+                    f(m.as_str());
+                    covered = m.end();
+                }
+                if covered < text.len() {
+                    f(&text[covered..]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The pieces of `text`, collected.
+    pub fn pieces<'t>(&self, text: &'t str) -> Result<Vec<&'t str>> {
+        let mut out = Vec::new();
+        self.split(text, |p| out.push(p))?;
+        Ok(out)
+    }
+}
+
+trait RegexWhitespace {
+    fn is_whitespace_regex(self) -> bool;
+}
+
+impl RegexWhitespace for char {
+    /// `\s` as the regex crate defines it (Unicode White_Space).
+    #[inline]
+    fn is_whitespace_regex(self) -> bool {
+        classes().table[self as usize] & S != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oracle<'t>(re: &fancy_regex::Regex, text: &'t str) -> Vec<&'t str> {
+        re.find_iter(text).map(|m| m.unwrap().as_str()).collect()
+    }
+
+    /// A small deterministic generator of nasty text: mixes of classes the patterns care about.
+    fn random_texts(seed: u64, count: usize) -> Vec<String> {
+        let alphabet: Vec<char> = "aZ sS'tlLvVreEdDmMT\n\r\t\u{a0}\u{2003}\u{3000}1٣²Ⅻ.,!?/-_é\u{301}\u{17f}ǅʰ中文😀\u{200b}\u{85}\u{b}\u{c}"
+            .chars()
+            .collect();
+        let mut state = seed;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..count)
+            .map(|_| {
+                let len = (next() % 24) as usize;
+                (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect()
+            })
+            .collect()
+    }
+
+    fn check_against(name: &str, patterns: &[&str]) {
+        let pre = Pretokenizer::new(name).unwrap();
+        let oracles: Vec<fancy_regex::Regex> = patterns.iter().map(|p| fancy_regex::Regex::new(p).unwrap()).collect();
+        for text in random_texts(0x9E3779B97F4A7C15, 20000) {
+            let ours = pre.pieces(&text).unwrap();
+            for (re, pattern) in oracles.iter().zip(patterns) {
+                assert_eq!(ours, oracle(re, &text), "{name} on {text:?} against {pattern}");
+            }
+        }
+    }
+
+    #[test]
+    fn gpt2_equals_both_regex_forms() {
+        check_against("gpt2", &[GPT2_PATTERN, GPT2_PATTERN_ORIGINAL]);
+    }
+
+    #[test]
+    fn cl100k_equals_regex() {
+        check_against("cl100k", &[CL100K_PATTERN]);
+    }
+
+    #[test]
+    fn o200k_equals_regex() {
+        check_against("o200k", &[O200K_PATTERN]);
+    }
+
+    #[test]
+    fn hand_worked_gpt2_pieces() {
+        let pre = Pretokenizer::new("gpt2").unwrap();
+        assert_eq!(
+            pre.pieces("Hello world's  end\n\n x").unwrap(),
+            vec!["Hello", " world", "'s", " ", " end", "\n\n", " x"]
+        );
+    }
+
+    #[test]
+    fn custom_regex_keeps_gaps_and_rejects_empty_matches() {
+        let pre = Pretokenizer::new(r"\w+").unwrap();
+        assert_eq!(pre.pieces("ab, cd").unwrap(), vec!["ab", ", ", "cd"]);
+        assert!(matches!(Pretokenizer::new(r"\w*"), Err(Error::Pattern(_))));
+        assert!(matches!(Pretokenizer::new(r"(unclosed"), Err(Error::Pattern(_))));
+    }
+
+    #[test]
+    fn safe_cuts_do_not_change_pieces() {
+        let text = "alpha beta\ngamma  delta\n\nepsilon zeta's  x\nyz.\nab!\r\ncd \n ef\tgh";
+        for name in ["gpt2", "cl100k", "o200k"] {
+            let pre = Pretokenizer::new(name).unwrap();
+            let whole = pre.pieces(text).unwrap();
+            for at in 0..text.len() {
+                if pre.is_safe_cut(text.as_bytes(), at) {
+                    let mut parts = pre.pieces(&text[..at]).unwrap();
+                    parts.extend(pre.pieces(&text[at..]).unwrap());
+                    assert_eq!(parts, whole, "{name} cut at {at}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! The vocabulary: token bytes by id, the rank lookup, and the pair table the encoder merges with.
+//!
+//! A vocabulary is a list of ordinary tokens whose id is their rank (lower merges first), the 256
+//! single bytes among them, plus special tokens at ids of their own. Encoding follows tiktoken's
+//! rule: repeatedly merge the adjacent pair whose concatenation is the token of lowest rank. The
+//! pair table lists, for every token, each way of writing it as two tokens, so the encoder merges
+//! on ids alone.
+
+use crate::error::{Error, Result};
+use rustc_hash::FxHashMap;
+
+#[inline(always)]
+pub fn pair_key(left: u32, right: u32) -> u64 {
+    ((left as u64) << 32) | right as u64
+}
+
+#[derive(Clone, Debug)]
+pub struct Vocab {
+    /// Bytes of each ordinary token; the index is the id (and rank).
+    pub tokens: Vec<Vec<u8>>,
+    /// Ordinary token bytes → id.
+    pub ranks: FxHashMap<Vec<u8>, u32>,
+    /// (left id, right id) → id of the token their concatenation spells.
+    pub pairs: FxHashMap<u64, u32>,
+    /// Id of each single byte.
+    pub byte_ids: [u32; 256],
+    /// Special tokens, sorted by id.
+    pub specials: Vec<(String, u32)>,
+}
+
+impl Vocab {
+    /// Build from ordinary tokens (index = id) and special tokens. `source` names the origin for
+    /// error messages.
+    pub fn new(tokens: Vec<Vec<u8>>, mut specials: Vec<(String, u32)>, source: &str) -> Result<Self> {
+        let mut ranks = FxHashMap::with_capacity_and_hasher(tokens.len(), Default::default());
+        for (id, bytes) in tokens.iter().enumerate() {
+            if bytes.is_empty() {
+                return Err(Error::Format(source.into(), 0, format!("token {id} is empty")));
+            }
+            if let Some(first) = ranks.insert(bytes.clone(), id as u32) {
+                return Err(Error::Format(
+                    source.into(),
+                    0,
+                    format!("tokens {first} and {id} have the same bytes {}", crate::formats::show_bytes(bytes)),
+                ));
+            }
+        }
+        let mut byte_ids = [0u32; 256];
+        for b in 0..=255u8 {
+            match ranks.get(&[b][..]) {
+                Some(&id) => byte_ids[b as usize] = id,
+                None => {
+                    return Err(Error::Format(
+                        source.into(),
+                        0,
+                        format!("the vocabulary lacks the single byte 0x{b:02x}, so not every text can be encoded"),
+                    ))
+                }
+            }
+        }
+        let mut pairs = FxHashMap::with_capacity_and_hasher(tokens.len() * 3, Default::default());
+        for (id, bytes) in tokens.iter().enumerate() {
+            for cut in 1..bytes.len() {
+                if let (Some(&l), Some(&r)) = (ranks.get(&bytes[..cut]), ranks.get(&bytes[cut..])) {
+                    pairs.insert(pair_key(l, r), id as u32);
+                }
+            }
+        }
+        specials.sort_by_key(|s| s.1);
+        let mut seen = std::collections::HashSet::new();
+        for (text, id) in &specials {
+            if text.is_empty() {
+                return Err(Error::Value("a special token cannot be the empty string".into()));
+            }
+            if !seen.insert(text.as_str()) {
+                return Err(Error::Value(format!("the special token {text:?} is given twice")));
+            }
+            if (*id as usize) < tokens.len() {
+                return Err(Error::Value(format!(
+                    "the special token {text:?} has id {id}, which an ordinary token already uses"
+                )));
+            }
+        }
+        for w in specials.windows(2) {
+            if w[0].1 == w[1].1 {
+                return Err(Error::Value(format!(
+                    "the special tokens {:?} and {:?} share the id {}",
+                    w[0].0, w[1].0, w[0].1
+                )));
+            }
+        }
+        Ok(Vocab { tokens, ranks, pairs, byte_ids, specials })
+    }
+
+    /// Ids 0..=255 are single bytes (`byte_order[id]` is the byte of token `id`), then one token
+    /// per merge, specials after.
+    pub fn from_merges(
+        byte_order: &[u8; 256],
+        merges: &[(u32, u32)],
+        specials: Vec<(String, u32)>,
+        source: &str,
+    ) -> Result<Self> {
+        let mut tokens: Vec<Vec<u8>> = byte_order.iter().map(|&b| vec![b]).collect();
+        for (i, &(l, r)) in merges.iter().enumerate() {
+            let n = tokens.len() as u32;
+            if l >= n || r >= n {
+                return Err(Error::Format(
+                    source.into(),
+                    0,
+                    format!("merge {i} ({l} {r}) names a token that does not exist yet (only ids below {n} do)"),
+                ));
+            }
+            let mut bytes = tokens[l as usize].clone();
+            bytes.extend_from_slice(&tokens[r as usize]);
+            tokens.push(bytes);
+        }
+        Vocab::new(tokens, specials, source)
+    }
+
+    /// One past the largest id, as tiktoken counts it.
+    pub fn n_vocab(&self) -> usize {
+        let top_special = self.specials.iter().map(|s| s.1 as usize + 1).max().unwrap_or(0);
+        self.tokens.len().max(top_special)
+    }
+
+    /// The bytes of token `id`, ordinary or special.
+    pub fn token_bytes(&self, id: i64) -> Result<&[u8]> {
+        if id >= 0 && (id as usize) < self.tokens.len() {
+            return Ok(&self.tokens[id as usize]);
+        }
+        if id >= 0 {
+            if let Ok(i) = self.specials.binary_search_by_key(&(id as u32), |s| s.1) {
+                return Ok(self.specials[i].0.as_bytes());
+            }
+        }
+        Err(Error::TokenId(id, self.n_vocab()))
+    }
+
+    /// Merge the bytes of one piece into token ids, appending them to `out`.
+    /// `max_rank` limits the merges to tokens of lower id (used to recover merge lists).
+    pub fn merge_piece(&self, piece: &[u8], out: &mut Vec<u32>, max_rank: u32) {
+        if piece.len() == 1 {
+            out.push(self.byte_ids[piece[0] as usize]);
+            return;
+        }
+        if piece.len() <= 64 {
+            self.merge_short(piece, out, max_rank)
+        } else {
+            self.merge_long(piece, out, max_rank)
+        }
+    }
+
+    #[inline(always)]
+    fn rank(&self, l: u32, r: u32, max_rank: u32) -> u32 {
+        match self.pairs.get(&pair_key(l, r)) {
+            Some(&t) if t < max_rank => t,
+            _ => u32::MAX,
+        }
+    }
+
+    /// Quadratic in the worst case, fastest on the short pieces that make up most text.
+    fn merge_short(&self, piece: &[u8], out: &mut Vec<u32>, max_rank: u32) {
+        let mut parts: smallvec_like::Buf = smallvec_like::Buf::new();
+        for &b in piece {
+            parts.push(self.byte_ids[b as usize]);
+        }
+        let mut ranks: smallvec_like::Buf = smallvec_like::Buf::new();
+        for i in 0..parts.len() - 1 {
+            ranks.push(self.rank(parts[i], parts[i + 1], max_rank));
+        }
+        loop {
+            let (mut best, mut at) = (u32::MAX, usize::MAX);
+            for (i, &r) in ranks.as_slice().iter().enumerate() {
+                if r < best {
+                    best = r;
+                    at = i;
+                }
+            }
+            if best == u32::MAX {
+                break;
+            }
+            parts[at] = best;
+            parts.remove(at + 1);
+            ranks.remove(at);
+            if at + 1 < parts.len() {
+                ranks[at] = self.rank(best, parts[at + 1], max_rank);
+            }
+            if at > 0 {
+                ranks[at - 1] = self.rank(parts[at - 1], best, max_rank);
+            }
+        }
+        out.extend_from_slice(parts.as_slice());
+    }
+
+    /// A heap over a linked list of parts: O(n log n) however long and repetitive the piece.
+    /// Ties between equal ranks go to the leftmost pair, as in the quadratic form.
+    fn merge_long(&self, piece: &[u8], out: &mut Vec<u32>, max_rank: u32) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let n = piece.len();
+        let mut ids: Vec<u32> = piece.iter().map(|&b| self.byte_ids[b as usize]).collect();
+        let mut next: Vec<usize> = (1..=n).collect(); // n means none
+        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        let mut alive = vec![true; n];
+        let mut heap = BinaryHeap::with_capacity(n);
+        for i in 0..n - 1 {
+            let r = self.rank(ids[i], ids[i + 1], max_rank);
+            if r != u32::MAX {
+                heap.push(Reverse((r, i)));
+            }
+        }
+        while let Some(Reverse((r, i))) = heap.pop() {
+            let j = next[i];
+            if !alive[i] || j >= n || self.rank(ids[i], ids[j], max_rank) != r {
+                continue; // stale entry
+            }
+            ids[i] = r;
+            alive[j] = false;
+            next[i] = next[j];
+            if next[j] < n {
+                prev[next[j]] = i;
+            }
+            if next[i] < n {
+                let rr = self.rank(r, ids[next[i]], max_rank);
+                if rr != u32::MAX {
+                    heap.push(Reverse((rr, i)));
+                }
+            }
+            let p = prev[i];
+            if p < n {
+                let rl = self.rank(ids[p], r, max_rank);
+                if rl != u32::MAX {
+                    heap.push(Reverse((rl, p)));
+                }
+            }
+        }
+        let mut i = 0;
+        while i < n {
+            out.push(ids[i]);
+            i = next[i];
+        }
+    }
+
+    /// The byte of each of ids 0..=255, if they are the single bytes (in any order).
+    pub fn byte_order(&self) -> Result<[u8; 256]> {
+        let mut order = [0u8; 256];
+        for (id, slot) in order.iter_mut().enumerate() {
+            match self.tokens.get(id).map(|t| t.as_slice()) {
+                Some(&[b]) => *slot = b,
+                _ => {
+                    return Err(Error::Value(format!(
+                        "token {id} is not a single byte; this vocabulary cannot be written as a merge list"
+                    )))
+                }
+            }
+        }
+        Ok(order)
+    }
+
+    /// The merge list that rebuilds this vocabulary: for each token past the 256 bytes, in id
+    /// order, the two tokens of lower id it is merged from. Requires ids 0..=255 to be the bytes.
+    pub fn merges(&self) -> Result<Vec<(u32, u32)>> {
+        let mut merges = Vec::with_capacity(self.tokens.len().saturating_sub(256));
+        self.byte_order()?;
+        for (id, bytes) in self.tokens.iter().enumerate().skip(256) {
+            let mut parts = Vec::new();
+            self.merge_piece(bytes, &mut parts, id as u32);
+            if parts.len() != 2 {
+                return Err(Error::Value(format!(
+                    "token {id} ({}) is not reachable by one merge of lower-ranked tokens; \
+                     this vocabulary cannot be written as a merge list",
+                    crate::formats::show_bytes(bytes)
+                )));
+            }
+            merges.push((parts[0], parts[1]));
+        }
+        Ok(merges)
+    }
+}
+
+/// A small inline vector of u32 for the short-piece merge: no heap allocation up to 64 parts.
+mod smallvec_like {
+    pub struct Buf {
+        data: [u32; 64],
+        len: usize,
+    }
+    impl Buf {
+        #[inline(always)]
+        pub fn new() -> Self {
+            Buf { data: [0; 64], len: 0 }
+        }
+        #[inline(always)]
+        pub fn push(&mut self, v: u32) {
+            self.data[self.len] = v;
+            self.len += 1;
+        }
+        #[inline(always)]
+        pub fn len(&self) -> usize {
+            self.len
+        }
+        #[inline(always)]
+        pub fn remove(&mut self, at: usize) {
+            self.data.copy_within(at + 1..self.len, at);
+            self.len -= 1;
+        }
+        #[inline(always)]
+        pub fn as_slice(&self) -> &[u32] {
+            &self.data[..self.len]
+        }
+    }
+    impl std::ops::Index<usize> for Buf {
+        type Output = u32;
+        #[inline(always)]
+        fn index(&self, i: usize) -> &u32 {
+            &self.data[..self.len][i]
+        }
+    }
+    impl std::ops::IndexMut<usize> for Buf {
+        #[inline(always)]
+        fn index_mut(&mut self, i: usize) -> &mut u32 {
+            &mut self.data[..self.len][i]
+        }
+    }
+}
+
+/// The byte order in which token `i` is byte `i`.
+pub const IDENTITY: [u8; 256] = {
+    let mut order = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        order[i] = i as u8;
+        i += 1;
+    }
+    order
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy() -> Vocab {
+        // merges: a+a, aa+a, b+d
+        Vocab::from_merges(&IDENTITY, &[(97, 97), (256, 97), (98, 100)], vec![], "toy").unwrap()
+    }
+
+    #[test]
+    fn short_and_long_merges_agree() {
+        let v = toy();
+        for n in [2usize, 3, 5, 64, 65, 100, 1001] {
+            for text in ["a".repeat(n), "ab".repeat(n / 2 + 1), "aabd".repeat(n / 4 + 1)] {
+                let (mut s, mut l) = (Vec::new(), Vec::new());
+                if text.len() <= 64 {
+                    v.merge_short(text.as_bytes(), &mut s, u32::MAX);
+                    v.merge_long(text.as_bytes(), &mut l, u32::MAX);
+                    assert_eq!(s, l, "{text}");
+                }
+                let mut dec = Vec::new();
+                v.merge_piece(text.as_bytes(), &mut l, u32::MAX);
+                for id in &l[..] {
+                    dec.extend_from_slice(&v.tokens[*id as usize]);
+                }
+                assert!(dec.ends_with(text.as_bytes()));
+            }
+        }
+        let mut out = Vec::new();
+        v.merge_piece(b"aaaaa", &mut out, u32::MAX);
+        // a a a a a → (aa) a a a → (aa)(aa) a: leftmost first; then aa+a → aaa.
+        assert_eq!(out, vec![256, 257]);
+    }
+
+    #[test]
+    fn merges_round_trip() {
+        let v = toy();
+        assert_eq!(v.merges().unwrap(), vec![(97, 97), (256, 97), (98, 100)]);
+    }
+
+    #[test]
+    fn bad_vocabularies_are_errors() {
+        assert!(Vocab::from_merges(&IDENTITY, &[(97, 300)], vec![], "t").is_err());
+        assert!(Vocab::from_merges(&IDENTITY, &[(97, 97), (97, 97)], vec![], "t").is_err());
+        assert!(Vocab::from_merges(&IDENTITY, &[], vec![("".into(), 300)], "t").is_err());
+        assert!(Vocab::from_merges(&IDENTITY, &[], vec![("x".into(), 10)], "t").is_err());
+        assert!(Vocab::from_merges(&IDENTITY, &[], vec![("x".into(), 300), ("x".into(), 301)], "t").is_err());
+    }
+}
