@@ -39,13 +39,7 @@ impl Tokenizer {
     }
 
     fn encode_pieces(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
-        let vocab = &self.vocab;
-        self.pre.split(text, |piece| {
-            match vocab.ranks.get(piece.as_bytes()) {
-                Some(&id) => out.push(id),
-                None => vocab.merge_piece(piece.as_bytes(), out, u32::MAX),
-            }
-        })
+        self.pre.split(text, |piece| self.vocab.encode_piece(piece.as_bytes(), out))
     }
 
     /// Cut `text` into pieces of about `target` bytes at points where the pre-tokenizer is known
@@ -147,13 +141,9 @@ impl Tokenizer {
             let vocab = &self.vocab;
             for chunk in self.safe_chunks(text, PARALLEL_MIN) {
                 self.pre.split(chunk, |piece| {
-                    if vocab.ranks.contains_key(piece.as_bytes()) {
-                        n += 1;
-                    } else {
-                        buf.clear();
-                        vocab.merge_piece(piece.as_bytes(), &mut buf, u32::MAX);
-                        n += buf.len();
-                    }
+                    buf.clear();
+                    vocab.encode_piece(piece.as_bytes(), &mut buf);
+                    n += buf.len();
                 })?;
             }
             return Ok(n);

@@ -10,6 +10,7 @@ pub mod encode;
 pub mod error;
 pub mod formats;
 pub mod pretokenize;
+pub mod shards;
 pub mod train;
 pub mod vocab;
 
@@ -96,4 +97,18 @@ pub fn train_tokenizer(
     let specials = specials.iter().enumerate().map(|(i, s)| (s.clone(), (256 + n + i) as u32)).collect();
     let vocab = vocab::Vocab::from_merges(&vocab::IDENTITY, &trained.merges, specials, "training")?;
     Ok((Tokenizer::new(vocab, pre)?, n))
+}
+
+/// How many tokens the counted corpus encodes to: each distinct piece encoded once, times its count.
+pub fn corpus_tokens(tok: &Tokenizer, counts: &counts::WordCounts) -> u64 {
+    use rayon::prelude::*;
+    counts
+        .words
+        .par_iter()
+        .map_init(Vec::new, |buf, (word, c)| {
+            buf.clear();
+            tok.vocab.encode_piece(word, buf);
+            buf.len() as u64 * c
+        })
+        .sum()
 }

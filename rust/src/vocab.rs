@@ -136,6 +136,15 @@ impl Vocab {
         Err(Error::TokenId(id, self.n_vocab()))
     }
 
+    /// The ids of one pre-tokenizer piece, appended to `out`: a piece that is a token is one id.
+    #[inline]
+    pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
+        match self.ranks.get(piece) {
+            Some(&id) => out.push(id),
+            None => self.merge_piece(piece, out, u32::MAX),
+        }
+    }
+
     /// Merge the bytes of one piece into token ids, appending them to `out`.
     /// `max_rank` limits the merges to tokens of lower id (used to recover merge lists).
     pub fn merge_piece(&self, piece: &[u8], out: &mut Vec<u32>, max_rank: u32) {

@@ -1,0 +1,13 @@
+"""Fast, exact byte-level BPE: train a vocabulary, encode and decode, in Rust under Python.
+
+>>> import bpe
+>>> tok = bpe.train_from_iterator(["aaabdaaabac"], vocab_size=260, progress=False)
+>>> tok.encode("aaabdaaabac")
+[258, 100, 258, 97, 99]
+"""
+
+from .core import ENDOFTEXT, Tokenizer, TrainStats, encode, train, train_from_iterator
+from .formats import load
+
+__all__ = ["ENDOFTEXT", "Tokenizer", "TrainStats", "encode", "load", "train", "train_from_iterator"]
+__version__ = "0.1.0"

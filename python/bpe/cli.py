@@ -1,0 +1,163 @@
+"""The `bpe` command: train, encode, decode, info.
+
+Errors print one line, ``bpe: error: …``, and exit with status 1 (130 after Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from . import core
+from .formats import load
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bpe", description="Fast, exact byte-level BPE tokenizer.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a tokenizer on text files", description="Train a byte-level BPE tokenizer.")
+    t.add_argument("files", nargs="+", metavar="FILE", help="text files (streamed; any size)")
+    t.add_argument("--vocab", type=int, required=True, metavar="N", help="vocabulary size: 256 bytes + merges + specials")
+    t.add_argument("--pattern", default="gpt2", help="pre-tokenizer: gpt2 (default), cl100k, o200k, or a regex")
+    t.add_argument(
+        "--special",
+        action="append",
+        metavar="TOKEN",
+        help="a special token (repeatable); default <|endoftext|>, placed last",
+    )
+    t.add_argument("--no-special", action="store_true", help="no special tokens at all")
+    t.add_argument("-o", "--output", default="tokenizer.bpe", metavar="PATH", help="where to write (default tokenizer.bpe)")
+    t.add_argument("--threads", type=int, metavar="N", help="worker threads (default: all cores)")
+    t.add_argument("--strict", action="store_true", help="stop at invalid UTF-8 instead of replacing it")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    e = sub.add_parser(
+        "encode",
+        help="encode text to ids, or files to token shards",
+        description="Encode FILE (or stdin) to ids on stdout, one line per input; with -o DIR, "
+        "encode FILES into uint16/uint32 shards for model training.",
+    )
+    e.add_argument("files", nargs="*", metavar="FILE", help="input files; '-' or none for stdin")
+    e.add_argument("-t", "--tokenizer", required=True, metavar="TOK", help="tokenizer file")
+    e.add_argument("-o", "--output", metavar="DIR", help="write token shards into DIR")
+    e.add_argument("--shard-tokens", type=int, default=100_000_000, metavar="N", help="tokens per shard")
+    e.add_argument("--allow-special", action="store_true", help="encode special-token text as special tokens")
+    e.add_argument("--threads", type=int, metavar="N", help="worker threads (default: all cores)")
+    e.add_argument("--strict", action="store_true", help="stop at invalid UTF-8 instead of replacing it")
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    d = sub.add_parser("decode", help="decode ids to text", description="Decode whitespace-separated ids to text.")
+    d.add_argument("file", nargs="?", default="-", metavar="FILE", help="ids file; '-' or none for stdin")
+    d.add_argument("-t", "--tokenizer", required=True, metavar="TOK", help="tokenizer file")
+
+    i = sub.add_parser("info", help="describe a tokenizer file", description="Describe a tokenizer file.")
+    i.add_argument("tokenizer", metavar="TOK")
+    return p
+
+
+def _read_input(name: str) -> str:
+    if name == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        path = Path(name)
+        if path.is_dir():
+            raise IsADirectoryError(f"{name}: is a directory, not a file")
+        data = path.read_bytes()
+    return data.decode("utf-8", errors="replace")
+
+
+def cmd_train(args) -> int:
+    specials = [] if args.no_special else (args.special or [core.ENDOFTEXT])
+    tok = core.train(
+        args.files,
+        args.vocab,
+        args.pattern,
+        specials,
+        threads=args.threads,
+        strict=args.strict,
+        progress=not args.quiet,
+    )
+    out = tok.save(args.output)
+    s = tok.stats
+    print(
+        f"trained {out}: vocabulary {s.vocab_size} ({s.merges} merges) in {s.seconds:.2f} s; "
+        f"corpus {s.corpus_bytes:,} bytes -> {s.corpus_tokens:,} tokens, {s.bytes_per_token:.3f} bytes/token",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_encode(args) -> int:
+    tok = load(args.tokenizer)
+    if args.output:
+        if not args.files or "-" in args.files:
+            raise ValueError("encoding to shards (-o DIR) needs input files, not stdin")
+        written = tok.write_shards(
+            args.files,
+            args.output,
+            shard_tokens=args.shard_tokens,
+            threads=args.threads,
+            strict=args.strict,
+            progress=not args.quiet,
+        )
+        total = sum(n for _, n in written)
+        print(f"wrote {len(written)} shard(s), {total:,} tokens, to {args.output}", file=sys.stderr)
+        return 0
+    allowed = "all" if args.allow_special else frozenset()
+    out = sys.stdout
+    for name in args.files or ["-"]:
+        ids = tok.encode(_read_input(name), allowed_special=allowed, disallowed_special=())
+        out.write(" ".join(map(str, ids)) + "\n")
+    return 0
+
+
+def cmd_decode(args) -> int:
+    tok = load(args.tokenizer)
+    words = _read_input(args.file).split()
+    ids = []
+    for pos, w in enumerate(words):
+        try:
+            ids.append(int(w))
+        except ValueError:
+            raise ValueError(f"{args.file}: item {pos} ({w[:20]!r}) is not a token id") from None
+    sys.stdout.write(tok.decode(ids))
+    return 0
+
+
+def cmd_info(args) -> int:
+    tok = load(args.tokenizer)
+    print(f"file:         {args.tokenizer}")
+    print(f"n_vocab:      {tok.n_vocab}")
+    print(f"pattern:      {tok.pattern}")
+    print(f"special:      {', '.join(f'{k}={v}' for k, v in tok.special_tokens.items()) or '(none)'}")
+    print(f"fingerprint:  {tok.fingerprint}")
+    ordinary = tok.n_vocab - len(tok.special_tokens)
+    longest = sorted(range(ordinary), key=lambda i: -len(tok.token_bytes(i)))[:5]
+    print("longest:      " + ", ".join(repr(tok.token_bytes(i).decode("utf-8", "replace")) for i in longest))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"train": cmd_train, "encode": cmd_encode, "decode": cmd_decode, "info": cmd_info}[args.command]
+    warnings.formatwarning = lambda msg, *a, **k: f"bpe: warning: {msg}\n"
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("bpe: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (OSError, ValueError, TypeError) as e:
+        msg = str(e) if not isinstance(e, OSError) or e.filename is None else f"{e.filename}: {e.strerror}"
+        print(f"bpe: error: {msg}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

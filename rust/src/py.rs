@@ -1,0 +1,437 @@
+//! The PyO3 glue, and the only module that knows Python. Every call into the core releases the
+//! GIL; every core error becomes a Python exception here, in `to_py`; long jobs run beside a
+//! polling loop that reports progress and turns Ctrl-C into a stop within a fraction of a second.
+
+use crate::counts::{Counter, Utf8Policy, WordCounts};
+use crate::encode::{SpecialPolicy, Tokenizer};
+use crate::error::Error;
+use crate::pretokenize::Pretokenizer;
+use crate::vocab::Vocab;
+use crate::{formats, Progress};
+use pyo3::exceptions::{
+    PyFileNotFoundError, PyIsADirectoryError, PyKeyboardInterrupt, PyOSError, PyPermissionError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyIterator};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn to_py(e: Error) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        Error::Io(_, io) => match io.kind() {
+            std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(msg),
+            std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(msg),
+            std::io::ErrorKind::IsADirectory => PyIsADirectoryError::new_err(msg),
+            _ => PyOSError::new_err(msg),
+        },
+        Error::Interrupted => PyKeyboardInterrupt::new_err(msg),
+        _ => PyValueError::new_err(msg),
+    }
+}
+
+type PyResult2<T> = Result<T, PyErr>;
+
+fn pool(threads: Option<usize>) -> PyResult2<Option<rayon::ThreadPool>> {
+    match threads {
+        None => Ok(None),
+        Some(0) => Err(PyValueError::new_err("threads must be at least 1")),
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map(Some)
+            .map_err(|e| PyValueError::new_err(format!("cannot start {n} threads: {e}"))),
+    }
+}
+
+/// Run `job` on a worker thread (inside `pool` if given) while this thread, without the GIL,
+/// wakes every 100 ms to report progress to `callback(done, total)` and to check for Ctrl-C.
+fn run_job<T: Send>(
+    py: Python<'_>,
+    pool: Option<&rayon::ThreadPool>,
+    progress: &Progress,
+    callback: Option<&Bound<'_, PyAny>>,
+    job: impl FnOnce() -> crate::Result<T> + Send,
+) -> PyResult2<T> {
+    let mut pending_err: Option<PyErr> = None;
+    let result = std::thread::scope(|scope| {
+        let handle = scope.spawn(move || match pool {
+            Some(p) => p.install(job),
+            None => job(),
+        });
+        loop {
+            let finished = py.allow_threads(|| {
+                for _ in 0..10 {
+                    if handle.is_finished() {
+                        return true;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                handle.is_finished()
+            });
+            if finished {
+                break;
+            }
+            if pending_err.is_none() {
+                if let Err(e) = py.check_signals() {
+                    progress.cancel();
+                    pending_err = Some(e);
+                } else if let Some(cb) = callback {
+                    if let Err(e) = cb.call1((progress.done(), progress.total())) {
+                        progress.cancel();
+                        pending_err = Some(e);
+                    }
+                }
+            }
+        }
+        handle.join().expect("worker thread panicked")
+    });
+    if let Some(e) = pending_err {
+        return Err(e);
+    }
+    if let Some(cb) = callback {
+        cb.call1((progress.done(), progress.total()))?;
+    }
+    result.map_err(to_py)
+}
+
+fn policy(allowed: Vec<String>, disallowed: Vec<String>) -> SpecialPolicy {
+    SpecialPolicy { allowed, disallowed }
+}
+
+/// The compiled tokenizer; `bpe.Tokenizer` wraps it and checks arguments.
+#[pyclass(module = "bpe._core", frozen, name = "CoreTokenizer")]
+pub struct CoreTokenizer {
+    inner: Arc<Tokenizer>,
+}
+
+#[pymethods]
+impl CoreTokenizer {
+    /// Build from ordinary tokens (index = id) and special tokens (text, id).
+    #[staticmethod]
+    fn from_ranked(tokens: Vec<Vec<u8>>, specials: Vec<(String, u32)>, pattern: &str, source: &str) -> PyResult<Self> {
+        let pre = Pretokenizer::new(pattern).map_err(to_py)?;
+        let vocab = Vocab::new(tokens, specials, source).map_err(to_py)?;
+        Ok(CoreTokenizer { inner: Arc::new(Tokenizer::new(vocab, pre).map_err(to_py)?) })
+    }
+
+    #[staticmethod]
+    fn from_bpe_text(py: Python<'_>, text: &str, source: &str) -> PyResult<Self> {
+        let tok = py.allow_threads(|| formats::from_bpe_text(text, source)).map_err(to_py)?;
+        Ok(CoreTokenizer { inner: Arc::new(tok) })
+    }
+
+    fn to_bpe_text(&self, py: Python<'_>) -> PyResult<String> {
+        py.allow_threads(|| formats::to_bpe_text(&self.inner)).map_err(to_py)
+    }
+
+    /// The ordinary tokens' bytes, in id order (for pickling and exports).
+    fn ranked_tokens<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+        self.inner.vocab.tokens.iter().map(|t| PyBytes::new(py, t)).collect()
+    }
+
+    fn merges(&self, py: Python<'_>) -> PyResult<Vec<(u32, u32)>> {
+        py.allow_threads(|| self.inner.vocab.merges()).map_err(to_py)
+    }
+
+    #[getter]
+    fn n_vocab(&self) -> usize {
+        self.inner.n_vocab()
+    }
+
+    #[getter]
+    fn pattern(&self) -> &str {
+        self.inner.pre.pattern()
+    }
+
+    #[getter]
+    fn specials(&self) -> Vec<(String, u32)> {
+        self.inner.vocab.specials.clone()
+    }
+
+    /// sha256 over the pattern, the special tokens and every token's bytes.
+    fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let v = &self.inner.vocab;
+        let mut h = Sha256::new();
+        h.update(self.inner.pre.pattern().as_bytes());
+        h.update([0]);
+        for (text, id) in &v.specials {
+            h.update(id.to_le_bytes());
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(text.as_bytes());
+        }
+        for t in &v.tokens {
+            h.update((t.len() as u64).to_le_bytes());
+            h.update(t);
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn pieces(&self, py: Python<'_>, text: &str) -> PyResult<Vec<String>> {
+        py.allow_threads(|| self.inner.pre.pieces(text).map(|v| v.into_iter().map(String::from).collect()))
+            .map_err(to_py)
+    }
+
+    fn encode_ordinary(&self, py: Python<'_>, text: &str) -> PyResult<Vec<u32>> {
+        py.allow_threads(|| self.inner.encode_ordinary(text)).map_err(to_py)
+    }
+
+    fn encode(&self, py: Python<'_>, text: &str, allowed: Vec<String>, disallowed: Vec<String>) -> PyResult<Vec<u32>> {
+        let p = policy(allowed, disallowed);
+        py.allow_threads(|| self.inner.encode(text, &p)).map_err(to_py)
+    }
+
+    fn encode_bytes(&self, py: Python<'_>, data: &[u8]) -> PyResult<Vec<u32>> {
+        py.allow_threads(|| self.inner.encode_bytes(data)).map_err(to_py)
+    }
+
+    fn count(&self, py: Python<'_>, text: &str, allowed: Vec<String>, disallowed: Vec<String>) -> PyResult<usize> {
+        let p = policy(allowed, disallowed);
+        py.allow_threads(|| self.inner.count(text, &p)).map_err(to_py)
+    }
+
+    /// The ids as little-endian bytes of `width` (2 or 4) each, for numpy.frombuffer.
+    fn encode_packed<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        allowed: Vec<String>,
+        disallowed: Vec<String>,
+        width: usize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let p = policy(allowed, disallowed);
+        let packed = py.allow_threads(|| self.inner.encode(text, &p).map(|ids| pack(&ids, width))).map_err(to_py)?;
+        Ok(PyBytes::new(py, &packed))
+    }
+
+    #[pyo3(signature = (texts, allowed, disallowed, threads=None))]
+    fn encode_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        allowed: Vec<String>,
+        disallowed: Vec<String>,
+        threads: Option<usize>,
+    ) -> PyResult<Vec<Vec<u32>>> {
+        let p = policy(allowed, disallowed);
+        let pool = pool(threads)?;
+        py.allow_threads(|| {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            match &pool {
+                Some(pool) => pool.install(|| self.inner.encode_batch(&refs, &p)),
+                None => self.inner.encode_batch(&refs, &p),
+            }
+        })
+        .map_err(to_py)
+    }
+
+    fn decode_bytes<'py>(&self, py: Python<'py>, ids: Vec<i64>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py.allow_threads(|| self.inner.decode_bytes(&ids)).map_err(to_py)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    fn token_bytes<'py>(&self, py: Python<'py>, id: i64) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = self.inner.vocab.token_bytes(id).map_err(to_py)?;
+        Ok(PyBytes::new(py, bytes))
+    }
+
+    fn save_bpe(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.allow_threads(|| formats::to_bpe_text(&self.inner).and_then(|t| formats::write_atomic(&path, t.as_bytes())))
+            .map_err(to_py)
+    }
+
+    /// Encode each file as one document followed by `eot`, writing shards of about
+    /// `shard_tokens` ids. Returns the shard paths and token counts.
+    #[pyo3(signature = (paths, out_dir, shard_tokens, eot, fingerprint, strict=false, threads=None, callback=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn write_shards(
+        &self,
+        py: Python<'_>,
+        paths: Vec<PathBuf>,
+        out_dir: PathBuf,
+        shard_tokens: usize,
+        eot: Option<u32>,
+        fingerprint: String,
+        strict: bool,
+        threads: Option<usize>,
+        callback: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<(String, u64)>> {
+        let progress = Progress::default();
+        let total: u64 = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+        progress.start(total);
+        let pool = pool(threads)?;
+        let tok = self.inner.clone();
+        let policy = if strict { Utf8Policy::Strict } else { Utf8Policy::Replace };
+        run_job(py, pool.as_ref(), &progress, callback.as_ref(), || {
+            crate::shards::write_shards(&tok, &paths, &out_dir, shard_tokens, eot, &fingerprint, policy, &progress)
+        })
+    }
+}
+
+fn pack(ids: &[u32], width: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ids.len() * width);
+    if width == 2 {
+        for &id in ids {
+            out.extend_from_slice(&(id as u16).to_le_bytes());
+        }
+    } else {
+        for &id in ids {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// What a training run returns to Python: (tokenizer, merges learned, corpus bytes, corpus
+/// tokens under the new vocabulary, invalid UTF-8 sequences replaced, warnings).
+type Trained = (CoreTokenizer, usize, u64, u64, u64, Vec<String>);
+
+fn finish_training(
+    py: Python<'_>,
+    counter: Counter<'_>,
+    vocab_size: usize,
+    specials: &[String],
+    pre: &Pretokenizer,
+    pool: Option<&rayon::ThreadPool>,
+    progress: &Progress,
+    merge_cb: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Trained> {
+    let replaced = counter.replaced.load(std::sync::atomic::Ordering::Relaxed);
+    let mut warnings = std::mem::take(&mut *counter.warnings.lock().unwrap());
+    let counts: WordCounts = py.allow_threads(|| match pool {
+        Some(p) => p.install(|| counter.finish()),
+        None => counter.finish(),
+    });
+    if replaced > 0 {
+        warnings.push(format!("{replaced} invalid UTF-8 sequence(s) were replaced by U+FFFD"));
+    }
+    if counts.bytes == 0 {
+        return Err(PyValueError::new_err("the corpus is empty: there is no text to train on"));
+    }
+    let pre2 = pre.clone();
+    let (tok, n) = run_job(py, pool, progress, merge_cb, || {
+        crate::train_tokenizer(&counts, vocab_size, specials, pre2, progress)
+    })?;
+    let tokens = py.allow_threads(|| match pool {
+        Some(p) => p.install(|| crate::corpus_tokens(&tok, &counts)),
+        None => crate::corpus_tokens(&tok, &counts),
+    });
+    Ok((CoreTokenizer { inner: Arc::new(tok) }, n, counts.bytes, tokens, replaced, warnings))
+}
+
+/// Train on files read and counted in Rust. Returns (tokenizer, merges learned, corpus bytes,
+/// invalid UTF-8 sequences replaced, warnings).
+#[pyfunction]
+#[pyo3(signature = (paths, vocab_size, pattern, specials, threads=None, strict=false, count_cb=None, merge_cb=None))]
+#[allow(clippy::too_many_arguments)]
+fn train_files(
+    py: Python<'_>,
+    paths: Vec<PathBuf>,
+    vocab_size: usize,
+    pattern: &str,
+    specials: Vec<String>,
+    threads: Option<usize>,
+    strict: bool,
+    count_cb: Option<Bound<'_, PyAny>>,
+    merge_cb: Option<Bound<'_, PyAny>>,
+) -> PyResult<Trained> {
+    crate::check_vocab_size(vocab_size, &specials).map_err(to_py)?;
+    let pre = Pretokenizer::new(pattern).map_err(to_py)?;
+    for p in &paths {
+        if p.is_dir() {
+            return Err(PyIsADirectoryError::new_err(format!("{}: is a directory, not a file", p.display())));
+        }
+        std::fs::metadata(p).map_err(|e| to_py(Error::io(p, e)))?;
+    }
+    let pool = pool(threads)?;
+    let progress = Progress::default();
+    progress.start(paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum());
+    let policy = if strict { Utf8Policy::Strict } else { Utf8Policy::Replace };
+    let counter = Counter::new(&pre, policy, &progress);
+    run_job(py, pool.as_ref(), &progress, count_cb.as_ref(), || {
+        paths.iter().try_for_each(|p| counter.add_file(p))
+    })?;
+    finish_training(py, counter, vocab_size, &specials, &pre, pool.as_ref(), &progress, merge_cb.as_ref())
+}
+
+/// Train on an iterator of str, pulled in batches of about 8 MB and counted without the GIL.
+#[pyfunction]
+#[pyo3(signature = (texts, vocab_size, pattern, specials, threads=None, count_cb=None, merge_cb=None))]
+#[allow(clippy::too_many_arguments)]
+fn train_iterator(
+    py: Python<'_>,
+    texts: Bound<'_, PyAny>,
+    vocab_size: usize,
+    pattern: &str,
+    specials: Vec<String>,
+    threads: Option<usize>,
+    count_cb: Option<Bound<'_, PyAny>>,
+    merge_cb: Option<Bound<'_, PyAny>>,
+) -> PyResult<Trained> {
+    crate::check_vocab_size(vocab_size, &specials).map_err(to_py)?;
+    let pre = Pretokenizer::new(pattern).map_err(to_py)?;
+    let pool = pool(threads)?;
+    let progress = Progress::default();
+    let counter = Counter::new(&pre, Utf8Policy::Replace, &progress);
+    let iter = PyIterator::from_object(&texts)?;
+    let mut batch: Vec<String> = Vec::new();
+    let mut size = 0usize;
+    let flush = |batch: &mut Vec<String>| -> PyResult<()> {
+        let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+        py.allow_threads(|| match &pool {
+            Some(p) => p.install(|| counter.add_texts(&refs)),
+            None => counter.add_texts(&refs),
+        })
+        .map_err(to_py)?;
+        batch.clear();
+        py.check_signals()?;
+        if let Some(cb) = &count_cb {
+            cb.call1((progress.done(), 0u64))?;
+        }
+        Ok(())
+    };
+    for (i, item) in iter.enumerate() {
+        let item = item?;
+        if !item.is_instance_of::<pyo3::types::PyString>() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "item {i} of the texts is a {}, not a str",
+                item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            )));
+        }
+        // A str with lone surrogates is not UTF-8: they become U+FFFD, as tiktoken does.
+        let text: String = match item.extract() {
+            Ok(t) => t,
+            Err(_) => item
+                .call_method1("encode", ("utf-16", "surrogatepass"))?
+                .call_method1("decode", ("utf-16", "replace"))?
+                .extract()?,
+        };
+        size += text.len();
+        batch.push(text);
+        if size >= 8 << 20 {
+            flush(&mut batch)?;
+            size = 0;
+        }
+    }
+    flush(&mut batch)?;
+    finish_training(py, counter, vocab_size, &specials, &pre, pool.as_ref(), &progress, merge_cb.as_ref())
+}
+
+/// The regex text of a built-in pattern name (or the argument itself if it is none).
+#[pyfunction]
+fn resolve_pattern(name: &str) -> String {
+    crate::pretokenize::resolve_pattern(name).to_string()
+}
+
+#[pymodule]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<CoreTokenizer>()?;
+    m.add_function(wrap_pyfunction!(train_files, m)?)?;
+    m.add_function(wrap_pyfunction!(train_iterator, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve_pattern, m)?)?;
+    m.add("MAX_VOCAB", crate::MAX_VOCAB)?;
+    Ok(())
+}
