@@ -1,0 +1,437 @@
+"""Encoding speed: this project's `bpe` against tiktoken, HF tokenizers and other peers.
+
+One run, the same texts for everyone, the real GPT-2, cl100k_base and o200k_base
+vocabularies (see vocabs.py). Before anything is timed, every peer's ids are
+compared with ours (with tiktoken's while `bpe` is not importable); a difference is
+reported with its first differing position and excluded from nothing: the speed
+table still shows it, marked.
+
+Measured, each as the median of --repeat runs after one warm-up:
+  single thread (the process pinned to one core, RAYON_NUM_THREADS=1):
+    long   one call on the whole text
+    docs   the same text as ~4 KB documents, one call each
+    count  token counting of the whole text (len(encode(...)) where a peer has no counter)
+    pathological  1 MB of one letter, of spaces, of random punctuation, against prose
+  all cores:
+    batch  the ~4 KB documents in one batch call
+    long   one call on the whole text (only `bpe` splits a long text across threads)
+
+Writes its section of benchmarks/RESULTS.md and benchmarks/encode.png.
+
+    python benchmarks/encode.py            # 2 MB per text, 5 repetitions (several minutes)
+    python benchmarks/encode.py --quick    # 200 KB per text, 2 repetitions
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import string
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import corpus  # noqa: E402
+import vocabs  # noqa: E402
+from _common import (CACHE, HERE, command_line, cores, fmt_size, machine, markdown_table,  # noqa: E402
+                     median_time, parse_size, version, write_section)
+
+TEXTS = {"english": "english", "code": "code", "chinese": "chinese"}  # label -> corpus kind
+PATHOLOGICAL = ("letter", "spaces", "punctuation")
+PEERS = ("bpe", "tiktoken", "hf", "bpe-openai", "rs-bpe", "tokie")
+PEER_LABEL = {"bpe": "bpe (ours)", "tiktoken": "tiktoken", "hf": "HF tokenizers",
+              "bpe-openai": "bpe-openai", "rs-bpe": "rs-bpe", "tokie": "tokie"}
+PEER_DIST = {"bpe": "bpe", "tiktoken": "tiktoken", "hf": "tokenizers", "bpe-openai": "bpe-openai",
+             "rs-bpe": "rs-bpe", "tokie": "tokie"}
+
+
+class Peer(NamedTuple):
+    encode: Callable[[str], list]                    # one text -> ids
+    batch: Callable[[list], list] | None = None      # list of texts -> list of ids, all cores
+    count: Callable[[str], int] | None = None        # one text -> number of tokens
+
+
+# ---------------------------------------------------------------- the peers
+
+def load_peer(name: str, vocab: str) -> Peer | None:
+    """A peer's encoder for ``vocab``, or None where the peer has no such vocabulary."""
+    if name == "bpe":
+        tok = load_bpe(vocab)
+        return Peer(tok.encode_ordinary, tok.encode_ordinary_batch, tok.count)
+    if name == "tiktoken":
+        enc = vocabs.tiktoken_encoding(vocab)
+        n = cores()
+        return Peer(enc.encode_ordinary, lambda texts: enc.encode_ordinary_batch(texts, num_threads=n))
+    if name == "hf":
+        tok = vocabs.hf_tokenizer(vocab)
+        return Peer(lambda t: tok.encode(t, add_special_tokens=False).ids,
+                    lambda ts: [e.ids for e in tok.encode_batch(ts, add_special_tokens=False)])
+    if name == "bpe-openai":  # rust-gems' bpe-openai crate (backtracking encoder); no batch API
+        if vocab == "gpt2":
+            return None
+        from bpe_openai import _bindings
+        tok = _bindings.tokenizer_for_encoding(vocab)
+        return Peer(tok.encode, None, tok.count)
+    if name == "rs-bpe":  # also built on rust-gems' bpe
+        if vocab == "gpt2":
+            return None
+        from rs_bpe.bpe import openai
+        tok = openai.cl100k_base() if vocab == "cl100k_base" else openai.o200k_base()
+        return Peer(tok.encode, lambda ts: tok.encode_batch_parallel(ts, None)[0], tok.count)
+    if name == "tokie":  # loads the HF tokenizer.json that vocabs.py writes
+        import tokie
+        tok = tokie.Tokenizer.from_json(str(vocabs.hf_tokenizer_json(vocab)))
+        return Peer(lambda t: tok.encode(t, add_special_tokens=False).ids,
+                    lambda ts: [e.ids for e in tok.encode_batch(ts, add_special_tokens=False)],
+                    tok.count_tokens)
+    raise ValueError(name)
+
+
+def load_bpe(vocab: str):
+    """This project's tokenizer for ``vocab``, read from the same files as the peers'."""
+    import bpe
+    T = bpe.Tokenizer
+    if vocab == "gpt2" and hasattr(T, "from_gpt2"):
+        return T.from_gpt2(*(str(p) for p in vocabs.gpt2_files()))
+    if vocab != "gpt2" and hasattr(T, "from_tiktoken"):
+        return T.from_tiktoken(str(vocabs.tiktoken_file(vocab)), pattern=vocabs.BPE_PATTERN[vocab],
+                               special_tokens=vocabs.special_tokens(vocab))
+    # Without a file reader: tiktoken's own ranks (contiguous from 0), in rank order.
+    ranks = vocabs.encoding_spec(vocab)["mergeable_ranks"]
+    return T.from_ranks(sorted(ranks, key=ranks.__getitem__), vocabs.special_tokens(vocab), vocabs.BPE_PATTERN[vocab])
+
+
+def available_peers(names) -> tuple[list[str], dict[str, str]]:
+    """Peers whose package imports here, and why the others are left out."""
+    modules = {"bpe": "bpe", "tiktoken": "tiktoken", "hf": "tokenizers", "bpe-openai": "bpe_openai",
+               "rs-bpe": "rs_bpe", "tokie": "tokie"}
+    ok, missing = [], {}
+    for name in names:
+        proc = subprocess.run([sys.executable, "-c", f"import {modules[name]}"], capture_output=True, text=True)
+        if proc.returncode == 0:
+            ok.append(name)
+        else:
+            missing[name] = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "import failed"
+    return ok, missing
+
+
+# ---------------------------------------------------------------- inputs
+
+def split_docs(text: str, size: int = 4096) -> list[str]:
+    """Cut ``text`` at line ends into documents of about ``size`` bytes."""
+    docs, cur, n = [], [], 0
+    for line in text.splitlines(keepends=True):
+        cur.append(line)
+        n += len(line.encode())
+        if n >= size:
+            docs.append("".join(cur))
+            cur, n = [], 0
+    if cur:
+        docs.append("".join(cur))
+    return docs
+
+
+def pathological(kind: str, size: int) -> str:
+    """``size`` bytes of one repeated letter, of spaces, or of random ASCII punctuation."""
+    if kind == "letter":
+        return "a" * size
+    if kind == "spaces":
+        return " " * size
+    rng = random.Random(0)
+    return "".join(rng.choice(string.punctuation) for _ in range(size))
+
+
+def first_difference(ours: list, theirs: list) -> int | None:
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        if a != b:
+            return i
+    return None if len(ours) == len(theirs) else min(len(ours), len(theirs))
+
+
+# ---------------------------------------------------------------- worker (runs in a subprocess)
+
+def worker(spec: dict) -> None:
+    """Measure one vocabulary in this process; print one JSON object per result."""
+    if spec["pin"] and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    emit = lambda **kw: print(json.dumps(kw), flush=True)  # noqa: E731
+    vocab, repeat = spec["vocab"], spec["repeat"]
+    texts = {label: Path(p).read_text(encoding="utf-8") for label, p in spec["texts"].items()}
+    docs = {label: split_docs(t) for label, t in texts.items()}
+    peers = {}
+    for name in spec["peers"]:
+        t0 = time.perf_counter()
+        peer = load_peer(name, vocab)
+        if peer is not None:
+            peers[name] = peer
+            emit(kind="load", vocab=vocab, peer=name, seconds=time.perf_counter() - t0)
+
+    if spec["mode"] == "single":
+        # Identical ids first: every peer against the reference, on every input.
+        ref = "bpe" if "bpe" in peers else "tiktoken"
+        inputs = dict(texts)
+        # (small: some peers are quadratic or worse on one long piece; the timing below finds out)
+        inputs.update({k: pathological(k, 4096) for k in PATHOLOGICAL})
+        for label, text in inputs.items():
+            want = peers[ref].encode(text)
+            for name, peer in peers.items():
+                if name == ref:
+                    continue
+                got = peer.encode(text)
+                i = first_difference(want, got)
+                emit(kind="parity", vocab=vocab, text=label, peer=name, ref=ref, ok=i is None,
+                     at=i, ours=want[max(0, (i or 0) - 3):(i or 0) + 5] if i is not None else None,
+                     theirs=got[max(0, (i or 0) - 3):(i or 0) + 5] if i is not None else None,
+                     n_ref=len(want), n_peer=len(got))
+            for name, peer in peers.items():  # each peer's own batch and counter agree with it
+                one = [peer.encode(d) for d in docs.get(label, [])]
+                if peer.batch and label in docs and peer.batch(docs[label]) != one:
+                    emit(kind="parity", vocab=vocab, text=label, peer=name, ref=f"{name} one by one",
+                         ok=False, at=None, what="batch")
+                if peer.count and peer.count(text) != len(peer.encode(text)):
+                    emit(kind="parity", vocab=vocab, text=label, peer=name, ref=f"{name} encode",
+                         ok=False, at=None, what="count")
+
+        for label, text in texts.items():
+            nbytes = len(text.encode())
+            for name, peer in peers.items():
+                emit(kind="time", vocab=vocab, text=label, peer=name, mode="long", bytes=nbytes,
+                     seconds=median_time(lambda: peer.encode(text), repeat))
+                emit(kind="time", vocab=vocab, text=label, peer=name, mode="docs", bytes=nbytes,
+                     seconds=median_time(lambda: [peer.encode(d) for d in docs[label]], repeat))
+                count = peer.count or (lambda t: len(peer.encode(t)))
+                emit(kind="time", vocab=vocab, text=label, peer=name, mode="count", bytes=nbytes,
+                     seconds=median_time(lambda: count(text), repeat), native=peer.count is not None)
+        for label in PATHOLOGICAL:
+            for name, peer in peers.items():
+                # Grow the input 4x at a time up to 1 MB, stopping early if one call exceeds the
+                # budget: a quadratic encoder reports its speed where it gave up.
+                size = 4096
+                while True:
+                    text = pathological(label, size)
+                    t0 = time.perf_counter()
+                    peer.encode(text)  # warm-up, and a guard: a 4x larger input may take 16x as long
+                    if size >= spec["patho_size"] or (time.perf_counter() - t0) * 16 > spec["patho_budget"]:
+                        break
+                    size = min(size * 4, spec["patho_size"])
+                secs = median_time(lambda: peer.encode(text), max(1, repeat // 2), warmup=0)
+                emit(kind="time", vocab=vocab, text=label, peer=name, mode="pathological",
+                     bytes=size, seconds=secs)
+    else:
+        for label, text in texts.items():
+            nbytes = len(text.encode())
+            for name, peer in peers.items():
+                if peer.batch:
+                    emit(kind="time", vocab=vocab, text=label, peer=name, mode="batch", bytes=nbytes,
+                         seconds=median_time(lambda: peer.batch(docs[label]), repeat))
+                if name == "bpe":
+                    emit(kind="time", vocab=vocab, text=label, peer=name, mode="long-parallel",
+                         bytes=nbytes, seconds=median_time(lambda: peer.encode(text), repeat))
+
+
+def run_worker(spec: dict) -> list[dict]:
+    env = dict(os.environ)
+    threads = 1 if spec["mode"] == "single" else cores()
+    env.update(RAYON_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false" if threads == 1 else "true")
+    cmd = [sys.executable, __file__, "--worker", json.dumps(spec)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+    out = []
+    for line in proc.stdout:
+        rec = json.loads(line)
+        out.append(rec)
+        if rec["kind"] == "time":
+            print(f"  {spec['mode']:6} {rec['vocab']:11} {rec['text']:11} {rec['mode']:13} {rec['peer']:10} "
+                  f"{rec['bytes'] / rec['seconds'] / 1e6:8.2f} MB/s", flush=True)
+        elif rec["kind"] == "parity" and not rec["ok"]:
+            print(f"  DIFFERENCE {rec}", flush=True)
+    if proc.wait() != 0:
+        raise RuntimeError(f"worker failed: {spec['mode']} {spec['vocab']}")
+    return out
+
+
+# ---------------------------------------------------------------- report
+
+def report(records: list[dict], peers: list[str], missing: dict, text_info: dict, args) -> str:
+    times = {(r["vocab"], r["text"], r["mode"], r["peer"]): r for r in records if r["kind"] == "time"}
+    parity = [r for r in records if r["kind"] == "parity"]
+    bad = [r for r in parity if not r["ok"]]
+    mbs = lambda r: r["bytes"] / r["seconds"] / 1e6  # noqa: E731
+    num = lambda x: f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 1 else f"{x:.2g}"  # noqa: E731
+    vocab_names = [v for v in vocabs.ENCODINGS if any(k[0] == v for k in times)]
+
+    def table(mode: str, texts, note: str = "") -> str:
+        cols = [p for p in peers if any(k[2] == mode and k[3] == p for k in times)]
+        if not cols:
+            return "(not measured in this run)"
+        rows = []
+        for v in vocab_names:
+            for t in texts:
+                base = times.get((v, t, mode, "tiktoken"))
+                row = [v, t]
+                for p in cols:
+                    r = times.get((v, t, mode, p))
+                    if r is None:
+                        row.append("–")
+                        continue
+                    cell = num(mbs(r))
+                    if base and p != "tiktoken":
+                        cell += f" ({mbs(r) / mbs(base):.2f}x)"
+                    if any(b["vocab"] == v and b["text"] == t and b["peer"] == p for b in bad):
+                        cell += " ≠"
+                    row.append(cell)
+                rows.append(row)
+        return note + markdown_table(["vocabulary", "text", *[PEER_LABEL[p] for p in cols]], rows)
+
+    def patho_table() -> str:
+        cols = [p for p in peers if any(k[2] == "pathological" and k[3] == p for k in times)]
+        rows = []
+        for v in vocab_names:
+            for t in PATHOLOGICAL:
+                row = [v, t]
+                for p in cols:
+                    r, prose = times.get((v, t, "pathological", p)), times.get((v, "english", "long", p))
+                    if r is None:
+                        row.append("–")
+                        continue
+                    cell = num(mbs(r))
+                    if prose:
+                        cell += f" ({num(mbs(r) / mbs(prose))} of prose)"
+                    if r["bytes"] < args.patho_size:
+                        cell += f" [at {fmt_size(r['bytes'])}]"
+                    row.append(cell)
+                rows.append(row)
+        return markdown_table(["vocabulary", "input", *[PEER_LABEL[p] for p in cols]], rows)
+
+    n_checked = len([r for r in parity if r["ref"] in ("bpe", "tiktoken")])
+    ref = "`bpe`" if "bpe" in peers else "tiktoken (`bpe` was not importable)"
+    if bad:
+        diffs = "\n".join(
+            f"- {r['peer']} vs {r['ref']}, {r['vocab']}, {r['text']}: "
+            + (f"first difference at token {r['at']} (ours {r['ours']}, theirs {r['theirs']}; "
+               f"{r['n_ref']} vs {r['n_peer']} tokens)" if r.get("what") is None else f"{r['what']} differs")
+            for r in bad)
+        parity_text = f"**Differences in ids** (reference {ref}; cells marked ≠ below):\n{diffs}"
+    else:
+        parity_text = f"Ids identical: every peer gave exactly the reference's ids ({ref}) in all {n_checked} comparisons."
+    peer_versions = ", ".join(f"{PEER_LABEL[p]} {version(PEER_DIST[p])}" for p in peers)
+    left_out = "; ".join(f"{PEER_LABEL[p]}: {why}" for p, why in missing.items()) or "none"
+    texts_line = "; ".join(f"{k}: {v}" for k, v in text_info.items())
+    count_note = "tiktoken and HF tokenizers have no counter: `len(encode(text))`.\n\n"
+    batch_note = (f"tiktoken: `encode_ordinary_batch(num_threads={cores()})`; HF and tokie: `encode_batch`; "
+                  "rs-bpe: `encode_batch_parallel`; bpe: `encode_ordinary_batch`.\n\n")
+    return f"""## Encoding speed
+
+Machine: {machine()}, load average {args.load:.1f} at the start (a shared machine). Command: `{command_line()}`.
+Peers: {peer_versions}. Left out: {left_out}.
+Texts: {texts_line}; the same text is also cut at line ends into ~4 KB documents.
+Median of {args.repeat} runs after a warm-up; MB/s (10^6 bytes of UTF-8 per second), in brackets the ratio to tiktoken.
+bpe-openai and rs-bpe (both built on rust-gems' `bpe`) ship cl100k_base and o200k_base only.
+
+{parity_text}
+
+### Single thread, one call on the whole text
+
+{table("long", TEXTS)}
+
+### Single thread, ~4 KB documents, one call each
+
+{table("docs", TEXTS)}
+
+### Single thread, counting tokens of the whole text
+
+{table("count", TEXTS, count_note)}
+
+### All {cores()} cores, the ~4 KB documents in one batch call
+
+{table("batch", TEXTS, batch_note)}
+
+### All {cores()} cores, one call on the whole text (`bpe` splits long texts across threads)
+
+{table("long-parallel", TEXTS)}
+
+### Pathological inputs, single thread
+
+{fmt_size(args.patho_size)} of `a`, of spaces, of random ASCII punctuation: MB/s and the fraction of the same encoder's speed on English prose ([at N] where a call took too long to go further).
+
+{patho_table()}
+"""
+
+
+def chart(records: list[dict], peers: list[str], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    times = {(r["vocab"], r["text"], r["mode"], r["peer"]): r["bytes"] / r["seconds"] / 1e6
+             for r in records if r["kind"] == "time"}
+    groups = [(v, t) for v in vocabs.ENCODINGS for t in TEXTS if any(k[:2] == (v, t) for k in times)]
+    panels = [("long", "single thread, one call"), ("batch", f"batch of 4 KB documents, {cores()} cores")]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 8), constrained_layout=True)
+    width = 0.8 / len(peers)
+    for ax, (mode, title) in zip(axes, panels):
+        for i, p in enumerate(peers):
+            xs = [g for g, (v, t) in enumerate(groups) if (v, t, mode, p) in times]
+            ax.bar([x + i * width for x in xs], [times[(*groups[x], mode, p)] for x in xs], width,
+                   label=PEER_LABEL[p])
+        ax.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))])
+        ax.set_xticklabels([f"{v}\n{t}" for v, t in groups], fontsize=8)
+        ax.set_ylabel("MB/s")
+        ax.set_title(title)
+        ax.legend(fontsize=8, ncol=len(peers))
+    fig.suptitle(f"Encoding speed ({machine().split(',')[0]})", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", default=None, help="bytes per text (default 2MB; --quick: 200KB)")
+    ap.add_argument("--repeat", type=int, default=None, help="timed repetitions (default 5; --quick: 2)")
+    ap.add_argument("--vocab", nargs="+", default=list(vocabs.ENCODINGS), choices=vocabs.ENCODINGS)
+    ap.add_argument("--peers", nargs="+", default=list(PEERS), choices=PEERS)
+    ap.add_argument("--quick", action="store_true", help="small texts, few repetitions: a smoke test")
+    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md and the PNG alone")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        return worker(json.loads(args.worker))
+    size = parse_size(args.size or ("200KB" if args.quick else "2MB"))
+    args.repeat = args.repeat or (2 if args.quick else 5)
+    args.patho_size = 100_000 if args.quick else 1_000_000
+
+    args.load = os.getloadavg()[0]
+    peers, missing = available_peers(args.peers)
+    print(f"peers: {', '.join(peers)}" + (f"; left out: {missing}" if missing else ""))
+    texts, text_info = {}, {}
+    work = CACHE / "encode"
+    work.mkdir(parents=True, exist_ok=True)
+    for label, kind in TEXTS.items():
+        src = corpus.build_corpus(kind, size)
+        text = src.read_bytes()[: size].decode("utf-8", errors="ignore")
+        path = work / f"{label}-{size}.txt"
+        path.write_text(text, encoding="utf-8")
+        texts[label] = str(path)
+        parts = ", ".join(f"{k} {fmt_size(v['bytes'])}" for k, v in corpus.stats(src).items())
+        text_info[label] = f"{fmt_size(len(text.encode()))} ({parts})"
+    records = []
+    for vocab in args.vocab:
+        for mode in ("single", "batch"):
+            spec = dict(vocab=vocab, mode=mode, peers=peers, texts=texts, repeat=args.repeat,
+                        pin=mode == "single", patho_size=args.patho_size, patho_budget=10.0)
+            records += run_worker(spec)
+    body = report(records, peers, missing, text_info, args)
+    print(body)
+    if not args.no_write:
+        write_section("encode", body)
+        chart(records, peers, HERE / "encode.png")
+        (CACHE / "encode" / "last.json").write_text(json.dumps(records))
+        print(f"wrote {HERE / 'RESULTS.md'} and {HERE / 'encode.png'}")
+
+
+if __name__ == "__main__":
+    main()
