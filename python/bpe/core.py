@@ -73,16 +73,20 @@ def _check_ids(ids: object) -> list:
 
 
 class _Progress:
-    """A tqdm bar fed by the core's progress callback; silent when disabled."""
+    """A tqdm bar fed by the core's progress callback, opened at the first report (so a job
+    that fails at once prints nothing but its error); silent when disabled."""
 
     def __init__(self, enabled: bool, desc: str, unit: str, scale: bool):
+        self.enabled, self.desc, self.unit, self.scale = enabled, desc, unit, scale
         self.bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(desc=desc, unit=unit, unit_scale=scale, file=sys.stderr, dynamic_ncols=True, leave=True)
 
     def __call__(self, done: int, total: int) -> None:
+        if self.enabled and self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                desc=self.desc, unit=self.unit, unit_scale=self.scale, file=sys.stderr, dynamic_ncols=True, leave=True
+            )
         if self.bar is not None:
             if total and self.bar.total != total:
                 self.bar.total = total
@@ -201,6 +205,8 @@ class Tokenizer:
     def encode_ordinary(self, text: str) -> list[int]:
         """Encode text, treating special-token text as ordinary text.
 
+        >>> import bpe
+
         >>> tok = bpe.train_from_iterator(["aaabdaaabac"], vocab_size=260, progress=False)
         >>> tok.encode_ordinary("aaab")
         [258]
@@ -223,6 +229,8 @@ class Tokenizer:
             disallowed_special: special tokens whose appearance in the text is an error; "all"
                 (the default) means every special token not allowed. Pass ``()`` to encode
                 special-token text as ordinary text.
+
+        >>> import bpe
 
         >>> tok = bpe.train_from_iterator(["aaabdaaabac"], vocab_size=260, progress=False)
         >>> tok.encode("ab<|endoftext|>", allowed_special="all")
@@ -299,6 +307,8 @@ class Tokenizer:
 
     def decode(self, ids: Sequence[int], errors: str = "replace") -> str:
         """The text of the tokens; bytes that are not valid UTF-8 become U+FFFD by default.
+
+        >>> import bpe
 
         >>> tok = bpe.train_from_iterator(["aaabdaaabac"], vocab_size=260, progress=False)
         >>> tok.decode([258, 99])
@@ -486,6 +496,8 @@ def train_from_iterator(
 
     The arguments are those of :func:`train`.
 
+    >>> import bpe
+
     >>> tok = bpe.train_from_iterator(["aaabdaaabac"], vocab_size=260, progress=False)
     >>> tok.n_vocab, tok.eot_token
     (260, 259)
@@ -513,6 +525,8 @@ def _load_cached(path: str, mtime_ns: int) -> Tokenizer:
 
 def encode(text: str, tokenizer: "Tokenizer | PathLike") -> list[int]:
     """Encode one text with a tokenizer or the path of a tokenizer file (loaded once, cached).
+
+    >>> import bpe
 
     >>> tok = bpe.train_from_iterator(["aaabdaaabac"], vocab_size=260, progress=False)
     >>> bpe.encode("aaab", tok)

@@ -90,7 +90,7 @@ fn run_job<T: Send>(
     if let Some(e) = pending_err {
         return Err(e);
     }
-    if let Some(cb) = callback {
+    if let (Some(cb), true) = (callback, progress.done() > 0) {
         cb.call1((progress.done(), progress.total()))?;
     }
     result.map_err(to_py)
@@ -347,7 +347,11 @@ fn train_files(
     }
     let pool = pool(threads)?;
     let progress = Progress::default();
-    progress.start(paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum());
+    let total: u64 = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    if total == 0 {
+        return Err(PyValueError::new_err("the corpus is empty: there is no text to train on"));
+    }
+    progress.start(total);
     let policy = if strict { Utf8Policy::Strict } else { Utf8Policy::Replace };
     let counter = Counter::new(&pre, policy, &progress);
     run_job(py, pool.as_ref(), &progress, count_cb.as_ref(), || {

@@ -1,0 +1,133 @@
+"""Encoding and decoding: hand-worked ids, round trips, special tokens, files, pickling."""
+
+import multiprocessing
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import bpe
+
+
+@pytest.fixture(scope="module")
+def classic():
+    # "aaabdaaabac": aa (4 times) → 256; then "a b" and "aa a" tie at 2 and (97, 98) is the
+    # smaller pair → 257 = "ab"; then "aa ab" occurs twice → 258 = "aaab"; <|endoftext|> = 259.
+    return bpe.train_from_iterator(["aaabdaaabac"], vocab_size=260, progress=False)
+
+
+def test_hand_worked_example(classic):
+    assert classic.merges == [(97, 97), (97, 98), (256, 257)]
+    assert [classic.token_bytes(i) for i in (256, 257, 258, 259)] == [b"aa", b"ab", b"aaab", b"<|endoftext|>"]
+    # a a a b d a a a b a c → (aa) a b … → (aa)(ab) … → (aaab) d (aaab) a c
+    assert classic.encode("aaabdaaabac") == [258, 100, 258, 97, 99]
+    assert classic.encode("aaaa b") == [256, 256, 32, 98]
+    assert classic.decode([258, 100, 258, 97, 99]) == "aaabdaaabac"
+    assert classic.count("aaabdaaabac") == 5
+    assert classic.n_vocab == 260 and classic.eot_token == 259
+
+
+def test_special_tokens_follow_tiktoken(classic):
+    text = "aa<|endoftext|>ab"
+    with pytest.raises(ValueError, match=r"special token \"<\|endoftext\|>\".*allowed_special"):
+        classic.encode(text)
+    assert classic.encode(text, allowed_special="all") == [256, 259, 257]
+    assert classic.encode(text, allowed_special={"<|endoftext|>"}) == [256, 259, 257]
+    ordinary = classic.encode(text, disallowed_special=())
+    assert 259 not in ordinary and classic.decode(ordinary) == text
+    assert ordinary == classic.encode_ordinary(text)
+    assert classic.count(text, allowed_special="all") == 3
+    with pytest.raises(ValueError):
+        classic.count(text)
+
+
+def test_longest_special_wins():
+    tok = bpe.train_from_iterator(["abc"], 262, special_tokens=["<|a|>", "<|a|>x"], progress=False)
+    assert tok.encode("<|a|>x<|a|>", allowed_special="all") == [tok.special_tokens["<|a|>x"], tok.special_tokens["<|a|>"]]
+
+
+@given(text=st.text())
+def test_str_round_trip(small_tok, text):
+    ids = small_tok.encode(text, disallowed_special=())
+    assert small_tok.decode(ids) == text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    assert small_tok.count(text, disallowed_special=()) == len(ids)
+
+
+@given(data=st.binary())
+def test_bytes_round_trip(small_tok, data):
+    assert small_tok.decode_bytes(small_tok.encode_bytes(data)) == data
+
+
+def test_lone_surrogates_become_replacement_characters(small_tok):
+    assert small_tok.decode(small_tok.encode("a\ud800b")) == "a\ufffdb"
+    assert small_tok.encode("a\ud800b") == small_tok.encode("a\ufffdb")
+
+
+def test_decode_replaces_invalid_utf8_by_default(small_tok):
+    ids = small_tok.encode_bytes(b"ok\xff")
+    assert small_tok.decode(ids) == "ok\ufffd"
+    with pytest.raises(UnicodeDecodeError):
+        small_tok.decode(ids, errors="strict")
+
+
+def test_save_load_round_trip(small_tok, tmp_path):
+    path = small_tok.save(tmp_path / "tok.bpe")
+    again = bpe.load(path)
+    assert again == small_tok
+    assert again.merges == small_tok.merges
+    text = (tmp_path / "tok.bpe").read_text()
+    assert text.startswith("bpe-tokenizer 1\n")
+    assert again.encode_ordinary(text[:5000]) == small_tok.encode_ordinary(text[:5000])
+    assert bpe.encode("hello world", path) == small_tok.encode("hello world")
+
+
+@given(text=st.text(max_size=200))
+def test_saved_tokenizer_encodes_identically(small_tok, tmp_path_factory, text):
+    path = tmp_path_factory.getbasetemp() / "roundtrip.bpe"
+    if not path.exists():
+        small_tok.save(path)
+    assert bpe.load(path).encode(text, disallowed_special=()) == small_tok.encode(text, disallowed_special=())
+
+
+def test_pickle_and_worker_processes(small_tok):
+    again = pickle.loads(pickle.dumps(small_tok))
+    assert again == small_tok
+    texts = [f"def f{i}(x):\n    return x * {i}\n" for i in range(50)]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        got = pool.map(small_tok.encode, texts)
+    assert got == [small_tok.encode(t) for t in texts]
+
+
+def test_batch_equals_serial(small_tok):
+    texts = [p.read_text(errors="replace") for p in __import__("conftest").stdlib_files()[:40]] + ["", "x"]
+    serial = [small_tok.encode_ordinary(t) for t in texts]
+    assert small_tok.encode_batch(texts) == serial
+    assert small_tok.encode_batch(texts, threads=1) == serial
+    assert small_tok.encode_ordinary_batch(texts, threads=2) == serial
+
+
+def test_long_text_is_split_without_changing_ids(small_tok):
+    text = "".join(p.read_text(errors="replace") for p in __import__("conftest").stdlib_files()[:300])
+    assert len(text) > 2_000_000
+    ids = small_tok.encode_ordinary(text)  # cut at safe points and spread over the threads
+    (whole,) = small_tok.encode_batch([text], threads=1, disallowed_special=())  # one thread: never cut
+    assert ids == whole
+    assert small_tok.decode(ids) == text
+    assert small_tok.count(text, disallowed_special=()) == len(ids)
+
+
+def test_numpy(small_tok):
+    arr = small_tok.encode_to_numpy("hello world, hello numpy")
+    assert arr.dtype == np.uint16
+    assert arr.tolist() == small_tok.encode("hello world, hello numpy")
+    assert small_tok.decode(arr) == "hello world, hello numpy"
+    big = bpe.Tokenizer.from_ranks([bytes([b]) for b in range(256)], {"<|endoftext|>": 70000})
+    assert big.encode_to_numpy("hi").dtype == np.uint32
+
+
+def test_pathological_inputs_round_trip(small_tok):
+    for text in ["a" * 100_000, " " * 100_000, "\n" * 50_000, "!?" * 50_000, "1" * 100_000]:
+        ids = small_tok.encode_ordinary(text)
+        assert small_tok.decode(ids) == text
