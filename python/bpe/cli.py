@@ -1,4 +1,4 @@
-"""The `bpe` command: train, encode, decode, info.
+"""The `bpe` command: train, encode, decode, info, export.
 
 Errors print one line, ``bpe: error: …``, and exit with status 1 (130 after Ctrl-C).
 """
@@ -56,6 +56,15 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="describe a tokenizer file", description="Describe a tokenizer file.")
     i.add_argument("tokenizer", metavar="TOK")
+
+    x = sub.add_parser(
+        "export",
+        help="write a tokenizer in another format",
+        description="Write TOK (any format bpe loads) as .bpe, HF tokenizer.json or a tiktoken rank file.",
+    )
+    x.add_argument("tokenizer", metavar="TOK")
+    x.add_argument("--format", required=True, choices=["bpe", "huggingface", "tiktoken"])
+    x.add_argument("-o", "--output", required=True, metavar="PATH")
     return p
 
 
@@ -141,9 +150,19 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    tok = load(args.tokenizer)
+    out = tok.save(args.output, format=args.format)
+    print(f"wrote {out} ({args.format})", file=sys.stderr)
+    if args.format == "tiktoken":
+        print(f"pattern: {tok.pattern}\nspecial_tokens: {tok.special_tokens}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"train": cmd_train, "encode": cmd_encode, "decode": cmd_decode, "info": cmd_info}[args.command]
+    handlers = {"train": cmd_train, "encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "export": cmd_export}
+    handler = handlers[args.command]
     warnings.formatwarning = lambda msg, *a, **k: f"bpe: warning: {msg}\n"
     try:
         return handler(args)

@@ -142,6 +142,31 @@ class Tokenizer:
         return cls(_core.CoreTokenizer.from_ranked([bytes(t) for t in tokens], specials, pattern, "<ranks>"))
 
     @classmethod
+    def from_tiktoken(
+        cls, path: PathLike, pattern: str = "cl100k", special_tokens: dict[str, int] | None = None
+    ) -> "Tokenizer":
+        """A tiktoken rank file (``*.tiktoken``). A built-in pattern name (``gpt2``/``r50k_base``,
+        ``cl100k_base``, ``o200k_base``) brings that encoding's special tokens unless
+        ``special_tokens`` is given."""
+        from .formats import from_tiktoken
+
+        return from_tiktoken(path, pattern, special_tokens)
+
+    @classmethod
+    def from_gpt2(cls, encoder_json: PathLike, vocab_bpe: PathLike) -> "Tokenizer":
+        """GPT-2's own ``encoder.json`` and ``vocab.bpe``."""
+        from .formats import from_gpt2
+
+        return from_gpt2(encoder_json, vocab_bpe)
+
+    @classmethod
+    def from_huggingface(cls, path: PathLike) -> "Tokenizer":
+        """A HF ``tokenizer.json`` holding a byte-level BPE model."""
+        from .formats import from_huggingface
+
+        return from_huggingface(path)
+
+    @classmethod
     def from_file(cls, path: PathLike) -> "Tokenizer":
         """Load a tokenizer file; the same as :func:`bpe.load`."""
         from .formats import load

@@ -1,28 +1,228 @@
-"""Reading and writing tokenizer files; `load` tells the formats apart by their content."""
+"""Tokenizer files: ours (`.bpe`), GPT-2's (`encoder.json` + `vocab.bpe`), tiktoken's
+(`*.tiktoken`) and HF's (`tokenizer.json`). `load` tells them apart by content; `save` writes
+ours and exports the other two, atomically.
+
+Malformed files raise ValueError naming the file and, where there is one, the line.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import os
+import re
+import tempfile
 from pathlib import Path
 
 from . import _core
-from .core import PathLike, Tokenizer
+from .core import ENDOFTEXT, PathLike, Tokenizer
 
-FORMATS = ("bpe",)
+FORMATS = ("bpe", "huggingface", "tiktoken")
+
+# The special tokens of tiktoken's named encodings (as tiktoken_ext/openai_public.py defines them).
+NAMED_SPECIALS = {
+    "gpt2": {ENDOFTEXT: 50256},
+    "cl100k": {
+        ENDOFTEXT: 100257,
+        "<|fim_prefix|>": 100258,
+        "<|fim_middle|>": 100259,
+        "<|fim_suffix|>": 100260,
+        "<|endofprompt|>": 100276,
+    },
+    "o200k": {ENDOFTEXT: 199999, "<|endofprompt|>": 200018},
+}
+_ALIASES = {"r50k": "gpt2", "r50k_base": "gpt2", "p50k_base": "gpt2", "cl100k_base": "cl100k", "o200k_base": "o200k"}
 
 
-def _read_head(path: Path, n: int = 256) -> bytes:
-    if path.is_dir():
-        raise IsADirectoryError(f"{path}: is a directory, not a tokenizer file")
+def _canonical_name(pattern: str) -> str | None:
+    name = _ALIASES.get(pattern, pattern)
+    return name if name in NAMED_SPECIALS else None
+
+
+def _byte_to_char() -> dict[int, str]:
+    """GPT-2's byte-level alphabet: printable bytes stand for themselves, the other bytes take
+    the code points from 256 up, in byte order."""
+    printable = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    table = {b: chr(b) for b in printable}
+    extra = 256
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(extra)
+            extra += 1
+    return table
+
+
+BYTE_TO_CHAR = _byte_to_char()
+CHAR_TO_BYTE = {c: b for b, c in BYTE_TO_CHAR.items()}
+
+
+def _unmap(token: str, where: str) -> bytes:
     try:
-        with open(path, "rb") as f:
-            return f.read(n)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file") from None
+        return bytes(CHAR_TO_BYTE[c] for c in token)
+    except KeyError as e:
+        raise ValueError(f"{where}: {token!r} is not a byte-level token (character {e.args[0]!r})") from None
+
+
+def _remap(token: bytes) -> str:
+    return "".join(BYTE_TO_CHAR[b] for b in token)
+
+
+def _ranked(tokens_by_id: dict[int, bytes], source: str) -> list[bytes]:
+    """Ordinary tokens as a list indexed by id; the ids must run 0..n-1."""
+    n = len(tokens_by_id)
+    missing = next((i for i in range(n) if i not in tokens_by_id), None)
+    if missing is not None:
+        raise ValueError(f"{source}: token ids must run from 0 without gaps, but id {missing} is missing")
+    return [tokens_by_id[i] for i in range(n)]
+
+
+def _build(tokens: list[bytes], specials: dict[str, int], pattern: str, source: str) -> Tokenizer:
+    return Tokenizer(_core.CoreTokenizer.from_ranked(tokens, list(specials.items()), pattern, source))
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def from_tiktoken(path: PathLike, pattern: str = "cl100k", special_tokens: dict[str, int] | None = None) -> Tokenizer:
+    """A tiktoken rank file (``base64-token rank`` per line).
+
+    A built-in pattern name (``gpt2``/``r50k_base``, ``cl100k_base``, ``o200k_base``) also brings
+    that encoding's special tokens unless ``special_tokens`` is given.
+    """
+    path = Path(os.fspath(path))
+    tokens: dict[int, bytes] = {}
+    seen: dict[bytes, int] = {}
+    with _open_text(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
+            parts = line.split(" ")
+            if len(parts) != 2:
+                raise ValueError(f"{path}, line {n}: expected 'BASE64 RANK', found {line[:60]!r}")
+            try:
+                token = base64.b64decode(parts[0], validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError(f"{path}, line {n}: {parts[0][:40]!r} is not valid base64") from None
+            try:
+                rank = int(parts[1])
+            except ValueError:
+                raise ValueError(f"{path}, line {n}: rank {parts[1][:20]!r} is not a number") from None
+            if rank < 0:
+                raise ValueError(f"{path}, line {n}: rank {rank} is negative")
+            if rank in tokens:
+                raise ValueError(f"{path}, line {n}: rank {rank} appears twice")
+            if token in seen:
+                raise ValueError(f"{path}, line {n}: token {token!r} appears twice (ranks {seen[token]} and {rank})")
+            if not token:
+                raise ValueError(f"{path}, line {n}: empty token")
+            tokens[rank] = token
+            seen[token] = rank
+    if not tokens:
+        raise ValueError(f"{path}: no tokens in the file (empty or truncated?)")
+    name = _canonical_name(pattern)
+    if special_tokens is None:
+        special_tokens = NAMED_SPECIALS.get(name, {}) if name else {}
+    return _build(_ranked(tokens, str(path)), special_tokens, pattern, str(path))
+
+
+def from_gpt2(encoder_json: PathLike, vocab_bpe: PathLike, pattern: str = "gpt2") -> Tokenizer:
+    """GPT-2's own files. Every merge in ``vocab.bpe`` must spell token 256 + its index in
+    ``encoder.json``, as in GPT-2's release."""
+    encoder_json, vocab_bpe = Path(os.fspath(encoder_json)), Path(os.fspath(vocab_bpe))
+    encoder = _read_json(encoder_json)
+    if not isinstance(encoder, dict) or not all(isinstance(v, int) for v in encoder.values()):
+        raise ValueError(f"{encoder_json}: expected a JSON object of token → id")
+    specials = {t: i for t, i in encoder.items() if t.startswith("<|") and t.endswith("|>")}
+    tokens = {i: _unmap(t, str(encoder_json)) for t, i in encoder.items() if t not in specials}
+    ranked = _ranked(tokens, str(encoder_json))
+    by_bytes = {t: i for i, t in enumerate(ranked)}
+    with _open_text(vocab_bpe) as f:
+        merge_index = 0
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if not line or line.startswith("#version"):
+                continue
+            parts = line.split(" ")
+            if len(parts) != 2:
+                raise ValueError(f"{vocab_bpe}, line {n}: expected a merge 'LEFT RIGHT', found {line[:60]!r}")
+            left, right = (_unmap(p, f"{vocab_bpe}, line {n}") for p in parts)
+            for part in (left, right):
+                if part not in by_bytes:
+                    raise ValueError(f"{vocab_bpe}, line {n}: the merge names {_remap(part)!r}, which is not a token")
+            expected = 256 + merge_index
+            if by_bytes.get(left + right) != expected:
+                raise ValueError(
+                    f"{vocab_bpe}, line {n}: merge {line!r} should make token {expected}, "
+                    f"but encoder.json gives {_remap(left + right)!r} id {by_bytes.get(left + right)}"
+                )
+            merge_index += 1
+    if merge_index + 256 != len(ranked):
+        raise ValueError(f"{vocab_bpe}: {merge_index} merges for {len(ranked)} tokens (expected {len(ranked) - 256}; truncated?)")
+    return _build(ranked, specials, pattern, str(encoder_json))
+
+
+def _hf_pattern(pre: object, path: Path) -> str:
+    """The regex of a byte-level HF pre-tokenizer."""
+    if not isinstance(pre, dict):
+        raise ValueError(f"{path}: no pre_tokenizer; only byte-level BPE tokenizers can be loaded")
+    kind = pre.get("type")
+    if kind == "ByteLevel":
+        if pre.get("add_prefix_space"):
+            raise ValueError(f"{path}: ByteLevel with add_prefix_space=true is not supported")
+        if not pre.get("use_regex", True):
+            raise ValueError(f"{path}: ByteLevel without a regex splits nothing; not supported")
+        return "gpt2"
+    if kind == "Sequence":
+        steps = pre.get("pretokenizers") or []
+        splits = [s for s in steps if isinstance(s, dict) and s.get("type") == "Split"]
+        levels = [s for s in steps if isinstance(s, dict) and s.get("type") == "ByteLevel"]
+        if len(splits) == 1 and len(levels) == 1 and len(steps) == 2 and not levels[0].get("use_regex", True):
+            split = splits[0]
+            regex = (split.get("pattern") or {}).get("Regex")
+            if regex and split.get("behavior", "").lower() == "isolated" and not split.get("invert"):
+                # Our export writes cl100k's `{1,3}+` as `{1,3}` for Oniguruma; read it back as cl100k.
+                restored = regex if r"{1,3}+" in regex else regex.replace(r"{1,3}", r"{1,3}+")
+                return restored if restored == _core.resolve_pattern("cl100k") else regex
+        if len(levels) == 1 and len(steps) == 1:
+            return _hf_pattern(levels[0], path)
+    raise ValueError(f"{path}: pre_tokenizer {kind!r} is not a byte-level BPE pre-tokenizer this version reads")
+
+
+def from_huggingface(path: PathLike) -> Tokenizer:
+    """A HF ``tokenizer.json`` holding a byte-level BPE model."""
+    path = Path(os.fspath(path))
+    data = _read_json(path)
+    model = data.get("model") if isinstance(data, dict) else None
+    if not isinstance(model, dict) or model.get("type", "BPE") != "BPE" or "vocab" not in model:
+        raise ValueError(f"{path}: not a BPE tokenizer.json (no model of type BPE with a vocab)")
+    pattern = _hf_pattern(data.get("pre_tokenizer"), path)
+    added = {t["content"]: t["id"] for t in data.get("added_tokens") or [] if isinstance(t, dict)}
+    tokens = {i: _unmap(t, f"{path}: vocab") for t, i in model["vocab"].items() if t not in added}
+    ranked = _ranked(tokens, f"{path}: vocab")
+    by_bytes = {t: i for i, t in enumerate(ranked)}
+    last = -1
+    for k, merge in enumerate(model.get("merges") or []):
+        left, right = merge.split(" ", 1) if isinstance(merge, str) else merge
+        where = f"{path}: merge {k}"
+        joined = _unmap(left, where) + _unmap(right, where)
+        for part in (left, right):
+            if _unmap(part, where) not in by_bytes:
+                raise ValueError(f"{where} names {part!r}, which is not in the vocab")
+        made = by_bytes.get(joined)
+        if made is None:
+            raise ValueError(f"{where} makes {left + right!r}, which is not in the vocab")
+        if made < last:
+            raise ValueError(f"{where}: merges are not in id order; only vocabularies whose ids follow the merges load")
+        last = made
+    return _build(ranked, added, pattern, str(path))
 
 
 def load(path: PathLike) -> Tokenizer:
-    """Load a tokenizer file, recognising its format by content.
+    """Load a tokenizer file, recognising its format by content: ``.bpe``, HF ``tokenizer.json``,
+    tiktoken ranks (the pattern named by the file name, e.g. ``cl100k_base.tiktoken``), or GPT-2's
+    ``encoder.json``/``vocab.bpe`` (the other file found beside it).
 
     >>> import bpe
     >>> bpe.load("no/such/file.bpe")
@@ -38,13 +238,143 @@ def load(path: PathLike) -> Tokenizer:
         except UnicodeDecodeError as e:
             raise ValueError(f"{path}: not UTF-8 at byte offset {e.start}") from None
         return Tokenizer(_core.CoreTokenizer.from_bpe_text(text, str(path)))
-    raise ValueError(f"{path}: not a tokenizer file this version reads (expected a .bpe file)")
+    stripped = head.lstrip()
+    if stripped.startswith(b"{"):
+        data = _read_json(path)
+        if isinstance(data, dict) and isinstance(data.get("model"), dict):  # (GPT-2 has a token "model")
+            return from_huggingface(path)
+        return from_gpt2(path, _beside(path, "vocab.bpe"))
+    if head.startswith(b"#version"):
+        return from_gpt2(_beside(path, "encoder.json"), path)
+    if re.match(rb"^[A-Za-z0-9+/=]+ \d+\r?\n", head):
+        name = next((n for n in (*NAMED_SPECIALS, *_ALIASES) if n in path.name), None)
+        if name is None:
+            raise ValueError(
+                f"{path}: a tiktoken file carries no pattern; use bpe.Tokenizer.from_tiktoken(path, pattern=...)"
+            )
+        return from_tiktoken(path, pattern=_canonical_name(name) or name)
+    raise ValueError(
+        f"{path}: not a tokenizer file this version reads (.bpe, tokenizer.json, .tiktoken, encoder.json/vocab.bpe)"
+    )
+
+
+# --- saving ----------------------------------------------------------------------------------
+
+
+def to_huggingface(tok: Tokenizer) -> dict:
+    """A HF ``tokenizer.json`` that encodes as ``tok`` does: the pattern splits, ByteLevel maps
+    bytes, and the merges list every two-token split of every token, by the rank of the token
+    formed, so HF's merge order reproduces the lowest-rank-first rule."""
+    tokens = tok._core.ranked_tokens()
+    ranks = {t: i for i, t in enumerate(tokens)}
+    merges = []
+    for t in tokens:
+        splits = [(t[:k], t[k:]) for k in range(1, len(t)) if t[:k] in ranks and t[k:] in ranks]
+        splits.sort(key=lambda lr: (ranks[lr[0]], ranks[lr[1]]))
+        merges.extend(f"{_remap(a)} {_remap(b)}" for a, b in splits)
+    vocab = {_remap(t): i for i, t in enumerate(tokens)}
+    vocab.update(tok.special_tokens)
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [
+            {"id": i, "content": s, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}
+            for s, i in sorted(tok.special_tokens.items(), key=lambda kv: kv[1])
+        ],
+        "normalizer": None,
+        "pre_tokenizer": {
+            "type": "Sequence",
+            "pretokenizers": [
+                # Oniguruma takes `{1,3}+` as a repeat of a repeat; the plain form splits the same.
+                {"type": "Split", "pattern": {"Regex": tok.pattern.replace(r"{1,3}+", "{1,3}")}, "behavior": "Isolated", "invert": False},
+                {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
+            ],
+        },
+        "post_processor": None,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": None,
+            "continuing_subword_prefix": None,
+            "end_of_word_suffix": None,
+            "fuse_unk": False,
+            "byte_fallback": False,
+            "ignore_merges": True,
+            "vocab": vocab,
+            "merges": merges,
+        },
+    }
+
+
+def to_tiktoken(tok: Tokenizer) -> str:
+    """tiktoken's rank file: each ordinary token in base64 and its rank. tiktoken takes the pattern
+    and special tokens as arguments: ``tok.pattern`` and ``tok.special_tokens``."""
+    return "".join(f"{base64.b64encode(t).decode()} {i}\n" for i, t in enumerate(tok._core.ranked_tokens()))
 
 
 def save(tok: Tokenizer, path: PathLike, format: str = "bpe") -> Path:
-    """Write `tok` to `path` in `format`, atomically (a temporary file, then a rename)."""
+    """Write ``tok`` to ``path`` in ``format``, atomically (a temporary file, then a rename)."""
     path = Path(os.fspath(path))
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
-    tok._core.save_bpe(str(path))
+    if format == "bpe":
+        tok._core.save_bpe(str(path))
+    elif format == "huggingface":
+        _write_atomic(path, json.dumps(to_huggingface(tok), ensure_ascii=False).encode("utf-8"))
+    else:
+        _write_atomic(path, to_tiktoken(tok).encode("ascii"))
     return path
+
+
+# --- file helpers ----------------------------------------------------------------------------
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _read_head(path: Path, n: int = 256) -> bytes:
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory, not a tokenizer file")
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+
+
+def _open_text(path: Path):
+    _read_head(path, 0)
+    return open(path, encoding="utf-8")
+
+
+def _read_json(path: Path):
+    _read_head(path, 0)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}, line {e.lineno}: not valid JSON ({e.msg}; truncated?)") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 at byte offset {e.start}") from None
+
+
+def _beside(path: Path, name: str) -> Path:
+    other = path.with_name(name)
+    if not other.exists():
+        raise ValueError(f"{path}: a GPT-2 vocabulary needs {name} beside it (or use bpe.Tokenizer.from_gpt2)")
+    return other
