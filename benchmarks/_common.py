@@ -71,6 +71,18 @@ def version(package: str) -> str:
         return "?"
 
 
+def bpe_build() -> str:
+    """Which `bpe` is measured: the repo commit, uncommitted changes, and when the extension was built."""
+    import subprocess
+    root = HERE.parent
+    git = lambda *a: subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True).stdout.strip()  # noqa: E731
+    commit = git("rev-parse", "--short", "HEAD") or "?"
+    dirty = " + uncommitted changes in rust/ or python/" if git("status", "--porcelain", "--", "rust", "python") else ""
+    built = sorted((root / "python" / "bpe").glob("_core*.so"))
+    when = time.strftime(" (extension built %Y-%m-%d %H:%M UTC)", time.gmtime(built[-1].stat().st_mtime)) if built else ""
+    return f"bpe at commit {commit}{dirty}{when}"
+
+
 def command_line() -> str:
     """The command that ran this script, as one could type it again from the repo root."""
     script = Path(sys.argv[0]).resolve()

@@ -18,7 +18,7 @@ Measured, each as the median of --repeat runs after one warm-up:
 
 Writes its section of benchmarks/RESULTS.md and benchmarks/encode.png.
 
-    python benchmarks/encode.py            # 2 MB per text, 5 repetitions (several minutes)
+    python benchmarks/encode.py            # 1 MB per text, 3 repetitions (about 8 minutes on 2 cores)
     python benchmarks/encode.py --quick    # 200 KB per text, 2 repetitions
 """
 
@@ -38,7 +38,7 @@ from typing import Callable, NamedTuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
 import vocabs  # noqa: E402
-from _common import (CACHE, HERE, command_line, cores, fmt_size, machine, markdown_table,  # noqa: E402
+from _common import (CACHE, HERE, bpe_build, command_line, cores, fmt_size, machine, markdown_table,  # noqa: E402
                      median_time, parse_size, version, write_section)
 
 TEXTS = {"english": "english", "code": "code", "chinese": "chinese"}  # label -> corpus kind
@@ -327,7 +327,7 @@ def report(records: list[dict], peers: list[str], missing: dict, text_info: dict
     return f"""## Encoding speed
 
 Machine: {machine()}, load average {args.load:.1f} at the start (a shared machine). Command: `{command_line()}`.
-Peers: {peer_versions}. Left out: {left_out}.
+Peers: {peer_versions}. Left out: {left_out}. Measured: {bpe_build()}.
 Texts: {texts_line}; the same text is also cut at line ends into ~4 KB documents.
 Median of {args.repeat} runs after a warm-up; MB/s (10^6 bytes of UTF-8 per second), in brackets the ratio to tiktoken.
 bpe-openai and rs-bpe (both built on rust-gems' `bpe`) ship cl100k_base and o200k_base only.
@@ -390,8 +390,8 @@ def chart(records: list[dict], peers: list[str], path: Path) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--size", default=None, help="bytes per text (default 2MB; --quick: 200KB)")
-    ap.add_argument("--repeat", type=int, default=None, help="timed repetitions (default 5; --quick: 2)")
+    ap.add_argument("--size", default=None, help="bytes per text (default 1MB; --quick: 200KB)")
+    ap.add_argument("--repeat", type=int, default=None, help="timed repetitions (default 3; --quick: 2)")
     ap.add_argument("--vocab", nargs="+", default=list(vocabs.ENCODINGS), choices=vocabs.ENCODINGS)
     ap.add_argument("--peers", nargs="+", default=list(PEERS), choices=PEERS)
     ap.add_argument("--quick", action="store_true", help="small texts, few repetitions: a smoke test")
@@ -400,8 +400,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.worker:
         return worker(json.loads(args.worker))
-    size = parse_size(args.size or ("200KB" if args.quick else "2MB"))
-    args.repeat = args.repeat or (2 if args.quick else 5)
+    size = parse_size(args.size or ("200KB" if args.quick else "1MB"))
+    args.repeat = args.repeat or (2 if args.quick else 3)
     args.patho_size = 100_000 if args.quick else 1_000_000
 
     args.load = os.getloadavg()[0]

@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
-from _common import (CACHE, HERE, command_line, cores, fmt_size, machine, markdown_table,  # noqa: E402
+from _common import (CACHE, HERE, bpe_build, command_line, cores, fmt_size, machine, markdown_table,  # noqa: E402
                      parse_size, version, write_section)
 
 TRAINERS = ("bpe", "hf", "rustbpe", "bpeasy")
@@ -77,7 +77,7 @@ def _blocks(path: str, size: int = 4096):
 
 def train_one(spec: dict) -> dict:
     """Train one tokenizer as ``spec`` says; returns seconds, merges and held-out token count."""
-    import vocabs  # only the GPT-2 pattern is needed; imports nothing heavy
+    import vocabs  # the GPT-2 pattern and byte table; imports nothing heavy
 
     pattern = vocabs.pattern("gpt2")
     merges, specials, path, threads = spec["merges"], spec["specials"], spec["corpus"], spec["threads"]
@@ -90,6 +90,7 @@ def train_one(spec: dict) -> dict:
         seconds = time.perf_counter() - t0
         tokens = len(tok.encode_ordinary(heldout))
         n_vocab = tok.n_vocab
+        merged = [tok.token_bytes(i) for i in range(256, n_vocab - len(specials))]
     elif name == "hf":
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
         t0 = time.perf_counter()
@@ -103,6 +104,9 @@ def train_one(spec: dict) -> dict:
         seconds = time.perf_counter() - t0
         tokens = len(tok.encode(heldout, add_special_tokens=False).ids)
         n_vocab = tok.get_vocab_size()
+        from_unicode = {c: b for b, c in vocabs._bytes_to_unicode().items()}
+        merged = [bytes(from_unicode[c] for c in "".join(pair if isinstance(pair, list) else pair.split(" ")))
+                  for pair in json.loads(tok.to_str())["model"]["merges"]]
     elif name == "rustbpe":
         import rustbpe
         t0 = time.perf_counter()
@@ -111,6 +115,7 @@ def train_one(spec: dict) -> dict:
         seconds = time.perf_counter() - t0
         tokens = len(tok.encode(heldout))
         n_vocab = tok.vocab_size + len(specials)  # rustbpe has no special tokens
+        merged = [t for t, rank in sorted(tok.get_mergeable_ranks(), key=lambda tr: tr[1]) if rank >= 256]
     elif name == "bpeasy":
         import bpeasy
         from bpeasy.tokenizer import BPEasyTokenizer
@@ -120,9 +125,23 @@ def train_one(spec: dict) -> dict:
         tok = BPEasyTokenizer(vocab, regex_pattern=pattern, special_tokens=specials)  # tiktoken underneath
         tokens = len(tok.encode(heldout, disallowed_special=()))
         n_vocab = len(vocab) + len(specials)
+        merged = [t for t, rank in sorted(vocab.items(), key=lambda tr: tr[1]) if rank >= 256]
     else:
         raise ValueError(name)
-    return {"seconds": seconds, "tokens": tokens, "heldout_bytes": len(heldout.encode()), "n_vocab": n_vocab}
+    merges_file = Path(spec["merges_out"])
+    merges_file.write_text("\n".join(t.hex() for t in merged))
+    return {"seconds": seconds, "tokens": tokens, "heldout_bytes": len(heldout.encode()), "n_vocab": n_vocab,
+            "merges_done": len(merged)}
+
+
+def same_merges(ours: Path, theirs: Path) -> str:
+    """How far two merge lists (one token per line, in merge order) agree."""
+    a, b = ours.read_text().split("\n"), theirs.read_text().split("\n")
+    if a == b:
+        return "identical"
+    first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    shared = len(set(a) & set(b)) / max(len(a), len(b))
+    return f"same first {first:,}; {100 * shared:.2f}% of tokens shared"
 
 
 def run_one(spec: dict) -> dict:
@@ -161,8 +180,10 @@ def available(names) -> tuple[list[str], dict[str, str]]:
 
 
 def measure(trainer: str, corpus_path: Path, merges: int, specials: list, threads: int, repeat: int) -> dict:
+    merges_out = CACHE / "train" / f"{trainer}-{merges}-{threads}.merges"
+    merges_out.parent.mkdir(parents=True, exist_ok=True)
     spec = dict(trainer=trainer, corpus=str(corpus_path), heldout=str(corpus.heldout_path()),
-                merges=merges, specials=specials, threads=threads)
+                merges=merges, specials=specials, threads=threads, merges_out=str(merges_out))
     runs = []
     for _ in range(repeat):
         rec = run_one(spec)
@@ -174,6 +195,7 @@ def measure(trainer: str, corpus_path: Path, merges: int, specials: list, thread
     rec = dict(runs[0], seconds=med("seconds"), peak_rss=med("peak_rss"), wall=med("wall"),
                all_seconds=[round(r["seconds"], 2) for r in runs])
     rec["bytes_per_token"] = rec["heldout_bytes"] / rec["tokens"]
+    rec["merges_file"] = str(merges_out)
     print(f"    {trainer:8} {threads} thr  {rec['seconds']:7.2f} s  {fmt_size(rec['peak_rss']):>9}  "
           f"{rec['bytes_per_token']:.4f} bytes/token  (runs: {rec['all_seconds']})", flush=True)
     return rec
@@ -190,17 +212,20 @@ def compare_table(results: dict, trainers: list, thread_counts: list) -> str:
                 if r is None:
                     continue
                 if "error" in r:
-                    rows.append([setting, threads, LABEL[t], "failed: " + r["error"][:80], "", "", "", ""])
+                    rows.append([setting, threads, LABEL[t], "failed: " + r["error"][:80], "", "", "", "", ""])
                     continue
                 vs = f"{rust['seconds'] / r['seconds']:.2f}x" if rust.get("seconds") else "–"
                 mem = f"{r['peak_rss'] / rust['peak_rss']:.2f}x" if rust.get("peak_rss") else "–"
                 bpt = f"{r['bytes_per_token']:.4f}"
                 if hf.get("bytes_per_token") and t != "hf":
                     bpt += f" ({100 * (r['bytes_per_token'] / hf['bytes_per_token'] - 1):+.2f}% vs HF)"
+                ours = results.get((setting, threads, "bpe"), {})
+                same = ("–" if t == "bpe" or "merges_file" not in ours
+                        else same_merges(Path(ours["merges_file"]), Path(r["merges_file"])))
                 rows.append([setting, threads, LABEL[t], f"{r['seconds']:.2f}", vs, fmt_size(r["peak_rss"]),
-                             mem, bpt])
+                             mem, bpt, same])
     return markdown_table(["setting", "threads", "trainer", "seconds", "speed vs rustbpe", "peak memory",
-                           "memory vs rustbpe", "bytes/token held out"], rows)
+                           "memory vs rustbpe", "bytes/token held out", "merges vs bpe"], rows)
 
 
 def chart(results: dict, trainers: list, thread_counts: list, path: Path, title: str) -> None:
@@ -276,7 +301,7 @@ def main(argv=None) -> None:
     versions = ", ".join(f"{LABEL[t]} {version(DIST[t])}" for t in trainers)
     left_out = "; ".join(f"{LABEL[t]}: {why}" for t, why in missing.items()) or "none"
     heldout = corpus.heldout_path()
-    head = (f"Machine: {machine()}. Command: `{command_line()}`.\nTrainers: {versions}. Left out: {left_out}.\n"
+    head = (f"Machine: {machine()}. Command: `{command_line()}`.\nTrainers: {versions}. Left out: {left_out}. Measured: {bpe_build()}.\n"
             f"Held-out text: {fmt_size(heldout.stat().st_size)} of Python standard-library source "
             f"(1 file in {corpus.HELDOUT_BUCKETS}, never in a corpus). GPT-2 pattern for every trainer.")
 
