@@ -1,10 +1,9 @@
 //! Pre-tokenization: cutting text into the pieces that BPE merges never cross.
 //!
 //! The built-in patterns (`gpt2`, `cl100k`, `o200k`) split exactly as tiktoken's regexes do
-//! (the Python `regex` module and fancy-regex are the oracles in the tests). `gpt2` and `cl100k`
-//! run through hand-written scanners; `o200k` runs through the `regex` crate's DFA with its one
-//! lookahead (`\s+(?!\S)`) replaced by a one-character trim. Any other regex goes through
-//! fancy-regex, slower but general.
+//! (the Python `regex` module and fancy-regex are the oracles in the tests): each runs through a
+//! hand-written scanner that follows the regex's alternatives in order, backtracking where the
+//! regex would. Any other regex goes through fancy-regex, slower but general.
 //!
 //! Every built-in pattern covers every character, so the pieces tile the text. A user's regex may
 //! leave gaps; the gaps become pieces of their own, so no byte of the input is ever dropped.
@@ -30,16 +29,6 @@ pub const O200K_PATTERN: &str = concat!(
     r"|\s+(?!\S)",
     r"|\s+"
 );
-/// o200k without its lookahead: `\s+(?!\S)|\s+` becomes `\s+`, and the scanner trims instead.
-const O200K_DFA_PATTERN: &str = concat!(
-    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
-    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
-    r"|\p{N}{1,3}",
-    r"| ?[^\s\p{L}\p{N}]+[\r\n/]*",
-    r"|\s*[\r\n]+",
-    r"|\s+"
-);
-
 /// Resolve a pattern name (`gpt2`, `r50k_base`, `cl100k`, `cl100k_base`, `o200k`, `o200k_base`)
 /// to its regex text; anything else is taken as a regex already.
 pub fn resolve_pattern(name_or_regex: &str) -> &str {
@@ -263,13 +252,118 @@ impl<'a> Scan<'a> {
         }
         self.trailing_whitespace(i, end, last)
     }
+
+    /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)?` at `i`: the end of the contraction, or `i`.
+    #[inline(always)]
+    fn contraction(&self, i: usize) -> usize {
+        let b = self.b;
+        if i + 1 >= b.len() || b[i] != b'\'' {
+            return i;
+        }
+        let (c1, l1, _) = self.at(i + 1);
+        match c1 {
+            0x73 | 0x53 | 0x17F | 0x74 | 0x54 | 0x6D | 0x4D | 0x64 | 0x44 => return i + 1 + l1,
+            _ => {}
+        }
+        if i + 2 < b.len() {
+            let pair = (b[i + 1].to_ascii_lowercase(), b[i + 2].to_ascii_lowercase());
+            if matches!(pair, (b'r', b'e') | (b'v', b'e') | (b'l', b'l')) {
+                return i + 3;
+            }
+        }
+        i
+    }
+
+    /// `[Upper]*[Lower]+` from `s`, as a backtracking engine matches it: the U run as long as it
+    /// goes, then back off to the last place where a Lower char can start the W run.
+    #[inline(always)]
+    fn upper_then_lower(&self, s: usize) -> Option<usize> {
+        let (mut j, mut last_lower) = (s, None);
+        while j < self.b.len() {
+            let (_, len, f) = self.at(j);
+            if f & UPPER == 0 {
+                break;
+            }
+            if f & LOWER != 0 {
+                last_lower = Some(j + len);
+            }
+            j += len;
+        }
+        if j < self.b.len() && self.at(j).2 & LOWER != 0 {
+            return Some(self.run(j, |f| f & LOWER != 0));
+        }
+        last_lower
+    }
+
+    /// One o200k piece starting at `i` (< len): its end.
+    fn o200k(&self, i: usize) -> usize {
+        let b = self.b;
+        let n = b.len();
+        let (c0, l0, f0) = self.at(i);
+        let prefix = c0 != 0x0A && c0 != 0x0D && f0 & (L | N) == 0; // [^\r\n\p{L}\p{N}]
+        // [^\r\n\p{L}\p{N}]?[Upper]*[Lower]+(?i:'s|…)?
+        if prefix && i + l0 < n {
+            if let Some(e) = self.upper_then_lower(i + l0) {
+                return self.contraction(e);
+            }
+        }
+        if let Some(e) = self.upper_then_lower(i) {
+            return self.contraction(e);
+        }
+        // [^\r\n\p{L}\p{N}]?[Upper]+[Lower]*(?i:'s|…)?
+        if prefix && i + l0 < n && self.at(i + l0).2 & UPPER != 0 {
+            let e = self.run(self.run(i + l0, |f| f & UPPER != 0), |f| f & LOWER != 0);
+            return self.contraction(e);
+        }
+        if f0 & UPPER != 0 {
+            let e = self.run(self.run(i, |f| f & UPPER != 0), |f| f & LOWER != 0);
+            return self.contraction(e);
+        }
+        // \p{N}{1,3}
+        if f0 & N != 0 {
+            let mut j = i + l0;
+            for _ in 0..2 {
+                if j >= n || self.at(j).2 & N == 0 {
+                    break;
+                }
+                j += self.at(j).1;
+            }
+            return j;
+        }
+        // ` ?[^\s\p{L}\p{N}]+[\r\n/]*`
+        let other = |f: u8| f & (L | N | S) == 0;
+        let start = if c0 == 0x20 && i + 1 < n && other(self.at(i + 1).2) {
+            Some(i + 1)
+        } else if other(f0) {
+            Some(i)
+        } else {
+            None
+        };
+        if let Some(start) = start {
+            let mut j = self.run(start, other);
+            while j < n && matches!(b[j], b'\r' | b'\n' | b'/') {
+                j += 1;
+            }
+            return j;
+        }
+        // \s*[\r\n]+ | \s+(?!\S) | \s+
+        let (end, last, newline) = self.whitespace(i);
+        if let Some(after_newline) = newline {
+            return after_newline;
+        }
+        self.trailing_whitespace(i, end, last)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Builtin {
+    Gpt2,
+    Cl100k,
+    O200k,
 }
 
 enum Kind {
-    Gpt2,
-    Cl100k,
-    /// The `regex` crate's DFA over a lookahead-free form of the pattern.
-    Dfa(regex::Regex),
+    Builtin(Builtin),
     Custom(fancy_regex::Regex),
 }
 
@@ -296,11 +390,11 @@ impl Pretokenizer {
     pub fn new(name_or_regex: &str) -> Result<Self> {
         let pattern = resolve_pattern(name_or_regex);
         let kind = if pattern == GPT2_PATTERN || pattern == GPT2_PATTERN_ORIGINAL {
-            Kind::Gpt2
+            Kind::Builtin(Builtin::Gpt2)
         } else if pattern == CL100K_PATTERN {
-            Kind::Cl100k
+            Kind::Builtin(Builtin::Cl100k)
         } else if pattern == O200K_PATTERN {
-            Kind::Dfa(regex::Regex::new(O200K_DFA_PATTERN).expect("built-in pattern compiles"))
+            Kind::Builtin(Builtin::O200k)
         } else {
             if pattern.is_empty() {
                 return Err(Error::Pattern("the pattern is empty".into()));
@@ -318,7 +412,7 @@ impl Pretokenizer {
             }
             Kind::Custom(regex)
         };
-        if matches!(kind, Kind::Gpt2 | Kind::Cl100k) {
+        if matches!(kind, Kind::Builtin(_)) {
             classes();
         }
         Ok(Pretokenizer { pattern: pattern.to_string(), kind })
@@ -346,35 +440,15 @@ impl Pretokenizer {
     pub fn split<'t>(&self, text: &'t str, mut f: impl FnMut(&'t str)) -> Result<()> {
         let b = text.as_bytes();
         match &self.kind {
-            Kind::Gpt2 | Kind::Cl100k => {
+            Kind::Builtin(which) => {
                 let scan = Scan { b, table: &classes().table };
-                let cl100k = matches!(self.kind, Kind::Cl100k);
                 let mut i = 0;
                 while i < b.len() {
-                    let end = if cl100k { scan.cl100k(i) } else { scan.gpt2(i) };
-                    f(&text[i..end]);
-                    i = end;
-                }
-            }
-            Kind::Dfa(regex) => {
-                let mut i = 0;
-                while i < b.len() {
-                    let m = regex.find_at(text, i).expect("o200k covers every character");
-                    debug_assert_eq!(m.start(), i);
-                    let mut end = m.end();
-                    // `\s+` stands for `\s+(?!\S)|\s+`: a whitespace run followed by a
-                    // non-space gives back its last char. Runs ending in \r or \n came from
-                    // `\s*[\r\n]+`, which has no lookahead.
-                    if end < b.len() {
-                        let piece = &text[i..end];
-                        let last = piece.chars().next_back().unwrap();
-                        if last != '\n' && last != '\r' && piece.chars().all(char::is_whitespace_regex) {
-                            let next = text[end..].chars().next().unwrap();
-                            if !next.is_whitespace_regex() && piece.len() > last.len_utf8() {
-                                end -= last.len_utf8();
-                            }
-                        }
-                    }
+                    let end = match which {
+                        Builtin::Gpt2 => scan.gpt2(i),
+                        Builtin::Cl100k => scan.cl100k(i),
+                        Builtin::O200k => scan.o200k(i),
+                    };
                     f(&text[i..end]);
                     i = end;
                 }
@@ -405,18 +479,6 @@ impl Pretokenizer {
         let mut out = Vec::new();
         self.split(text, |p| out.push(p))?;
         Ok(out)
-    }
-}
-
-trait RegexWhitespace {
-    fn is_whitespace_regex(self) -> bool;
-}
-
-impl RegexWhitespace for char {
-    /// `\s` as the regex crate defines it (Unicode White_Space).
-    #[inline]
-    fn is_whitespace_regex(self) -> bool {
-        classes().table[self as usize] & S != 0
     }
 }
 
@@ -451,7 +513,9 @@ mod tests {
     fn check_against(name: &str, patterns: &[&str]) {
         let pre = Pretokenizer::new(name).unwrap();
         let oracles: Vec<fancy_regex::Regex> = patterns.iter().map(|p| fancy_regex::Regex::new(p).unwrap()).collect();
-        for text in random_texts(0x9E3779B97F4A7C15, 20000) {
+        // BPE_RUST_CASES texts (20,000 by default; a deep run sets more).
+        let cases = std::env::var("BPE_RUST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+        for text in random_texts(0x9E3779B97F4A7C15, cases) {
             let ours = pre.pieces(&text).unwrap();
             for (re, pattern) in oracles.iter().zip(patterns) {
                 assert_eq!(ours, oracle(re, &text), "{name} on {text:?} against {pattern}");
