@@ -212,14 +212,21 @@ def worker(spec: dict) -> None:
                 # Grow the input 4x at a time up to 1 MB, stopping early if one call exceeds the
                 # budget: a quadratic encoder reports its speed where it gave up.
                 size = 4096
-                while True:
-                    text = pathological(label, size)
-                    t0 = time.perf_counter()
-                    peer.encode(text)  # warm-up, and a guard: a 4x larger input may take 16x as long
-                    if size >= spec["patho_size"] or (time.perf_counter() - t0) * 16 > spec["patho_budget"]:
-                        break
-                    size = min(size * 4, spec["patho_size"])
-                secs = median_time(lambda: peer.encode(text), max(1, repeat // 2), warmup=0)
+                try:
+                    while True:
+                        text = pathological(label, size)
+                        t0 = time.perf_counter()
+                        peer.encode(text)  # warm-up, and a guard: a 4x larger input may take 16x as long
+                        if size >= spec["patho_size"] or (time.perf_counter() - t0) * 16 > spec["patho_budget"]:
+                            break
+                        size = min(size * 4, spec["patho_size"])
+                    secs = median_time(lambda: peer.encode(text), max(1, repeat // 2), warmup=0)
+                except BaseException as e:  # a panic in a peer's Rust code is a BaseException
+                    if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                        raise
+                    emit(kind="error", vocab=vocab, text=label, peer=name, mode="pathological", bytes=size,
+                         error=f"{type(e).__name__}: {str(e)[-60:]}")
+                    continue
                 emit(kind="time", vocab=vocab, text=label, peer=name, mode="pathological",
                      bytes=size, seconds=secs)
     else:
@@ -249,8 +256,11 @@ def run_worker(spec: dict) -> list[dict]:
                   f"{rec['bytes'] / rec['seconds'] / 1e6:8.2f} MB/s", flush=True)
         elif rec["kind"] == "parity" and not rec["ok"]:
             print(f"  DIFFERENCE {rec}", flush=True)
-    if proc.wait() != 0:
-        raise RuntimeError(f"worker failed: {spec['mode']} {spec['vocab']}")
+        elif rec["kind"] == "error":
+            print(f"  ERROR {rec}", flush=True)
+    if proc.wait() != 0:  # keep what it measured; the report says what is missing
+        print(f"  worker failed: {spec['mode']} {spec['vocab']} (exit {proc.returncode})", flush=True)
+        out.append(dict(kind="worker-failed", vocab=spec["vocab"], mode=spec["mode"]))
     return out
 
 
@@ -287,14 +297,20 @@ def report(records: list[dict], peers: list[str], missing: dict, text_info: dict
                 rows.append(row)
         return note + markdown_table(["vocabulary", "text", *[PEER_LABEL[p] for p in cols]], rows)
 
+    errors = {(r["vocab"], r["text"], r["mode"], r["peer"]): r for r in records if r["kind"] == "error"}
+
     def patho_table() -> str:
-        cols = [p for p in peers if any(k[2] == "pathological" and k[3] == p for k in times)]
+        cols = [p for p in peers if any(k[2] == "pathological" and k[3] == p for k in [*times, *errors])]
         rows = []
         for v in vocab_names:
             for t in PATHOLOGICAL:
                 row = [v, t]
                 for p in cols:
                     r, prose = times.get((v, t, "pathological", p)), times.get((v, "english", "long", p))
+                    err = errors.get((v, t, "pathological", p))
+                    if err is not None:
+                        row.append(f"fails at {fmt_size(err['bytes'])}: {err['error']}")
+                        continue
                     if r is None:
                         row.append("–")
                         continue
@@ -308,6 +324,8 @@ def report(records: list[dict], peers: list[str], missing: dict, text_info: dict
         return markdown_table(["vocabulary", "input", *[PEER_LABEL[p] for p in cols]], rows)
 
     n_checked = len([r for r in parity if r["ref"] in ("bpe", "tiktoken")])
+    failed = [f"{r['mode']} {r['vocab']}" for r in records if r["kind"] == "worker-failed"]
+    failed_text = f"\n\n**Incomplete:** the worker for {', '.join(failed)} failed; its rows are missing." if failed else ""
     ref = "`bpe`" if "bpe" in peers else "tiktoken (`bpe` was not importable)"
     if bad:
         diffs = "\n".join(
@@ -332,7 +350,7 @@ Texts: {texts_line}; the same text is also cut at line ends into ~4 KB documents
 Median of {args.repeat} runs after a warm-up; MB/s (10^6 bytes of UTF-8 per second), in brackets the ratio to tiktoken.
 bpe-openai and rs-bpe (both built on rust-gems' `bpe`) ship cl100k_base and o200k_base only.
 
-{parity_text}
+{parity_text}{failed_text}
 
 ### Single thread, one call on the whole text
 

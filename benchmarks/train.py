@@ -301,7 +301,8 @@ def main(argv=None) -> None:
     versions = ", ".join(f"{LABEL[t]} {version(DIST[t])}" for t in trainers)
     left_out = "; ".join(f"{LABEL[t]}: {why}" for t, why in missing.items()) or "none"
     heldout = corpus.heldout_path()
-    head = (f"Machine: {machine()}. Command: `{command_line()}`.\nTrainers: {versions}. Left out: {left_out}. Measured: {bpe_build()}.\n"
+    head = (f"Machine: {machine()}, load average {os.getloadavg()[0]:.1f} at the start (a shared machine). "
+            f"Command: `{command_line()}`.\nTrainers: {versions}. Left out: {left_out}. Measured: {bpe_build()}.\n"
             f"Held-out text: {fmt_size(heldout.stat().st_size)} of Python standard-library source "
             f"(1 file in {corpus.HELDOUT_BUCKETS}, never in a corpus). GPT-2 pattern for every trainer.")
 
