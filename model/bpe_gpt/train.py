@@ -52,8 +52,8 @@ class TrainConfig:
     # `total_batch_tokens` per optimizer step (None: one micro-batch per rank).
     batch_size: int = 16
     total_batch_tokens: int | None = None
-    # Length: `max_steps` optimizer steps, or `time_budget` seconds of wall clock
-    # if given (then the cosine follows elapsed time, and max_steps is a cap).
+    # Length: `max_steps` optimizer steps, or fewer if `time_budget` seconds of wall
+    # clock run out first (the cosine then follows whichever is further along).
     max_steps: int = 1000
     time_budget: float | None = None
     decay_steps: int | None = None  # horizon of the cosine (default max_steps); set it to extend a run later
@@ -96,15 +96,14 @@ def configure_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> t
 
 
 def learning_rate(cfg: TrainConfig, step: int, elapsed: float) -> float:
-    """Linear warmup over `warmup_steps`, then a cosine from lr down to lr * min_lr_ratio,
-    over the remaining steps (or, with a time budget, over the elapsed fraction of it)."""
+    """Linear warmup over `warmup_steps`, then a cosine from lr down to lr * min_lr_ratio over
+    the remaining steps, or, with a time budget, over the elapsed fraction of it if that is larger."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    if cfg.time_budget is not None:
-        progress = elapsed / cfg.time_budget
-    else:
-        horizon = cfg.decay_steps or cfg.max_steps
-        progress = (step - cfg.warmup_steps) / max(1, horizon - cfg.warmup_steps)
+    horizon = cfg.decay_steps or cfg.max_steps
+    progress = (step - cfg.warmup_steps) / max(1, horizon - cfg.warmup_steps)
+    if cfg.time_budget is not None:  # whichever runs out first: steps or time
+        progress = max(progress, elapsed / cfg.time_budget)
     progress = min(max(progress, 0.0), 1.0)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 

@@ -1,35 +1,12 @@
-"""Shared fixtures for the model tests; `bpe_gpt` is imported from model/ when it is not installed."""
-
-import pathlib
-import sys
+"""Fixtures of the model tests."""
 
 import numpy as np
 import pytest
 import torch
 
-MODEL_DIR = pathlib.Path(__file__).resolve().parents[2] / "model"
-try:
-    import bpe_gpt  # noqa: F401
-except ImportError:
-    sys.path.insert(0, str(MODEL_DIR))
+from model_helpers import EOT, FINGERPRINT, N_VOCAB, pattern_tokens
 
-from bpe_gpt.data import write_shard  # noqa: E402
-
-FINGERPRINT = "f" * 64
-N_VOCAB = 100
-EOT = 99
-
-
-def pattern_tokens(n: int, seed: int = 0) -> np.ndarray:
-    """A learnable token stream: short random 'words' repeated in random order, EOT between documents."""
-    rng = np.random.default_rng(seed)
-    words = [rng.integers(0, EOT, size=rng.integers(2, 6)) for _ in range(20)]
-    out, total = [], 0
-    while total < n:
-        w = words[rng.integers(len(words))] if rng.random() > 0.02 else np.array([EOT])
-        out.append(w)
-        total += len(w)
-    return np.concatenate(out)[:n]
+from bpe_gpt.data import write_shard
 
 
 @pytest.fixture(autouse=True)

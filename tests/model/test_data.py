@@ -2,9 +2,11 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bpe_gpt.data import ShardError, TokenStream, WindowSampler, write_shard
-from conftest import EOT, FINGERPRINT, N_VOCAB
+from model_helpers import EOT, FINGERPRINT, N_VOCAB
 
 
 @pytest.mark.parametrize("n_vocab, dtype", [(65536, "uint16"), (70000, "uint32")])
@@ -95,3 +97,17 @@ def test_batches_and_exact_resume_of_the_position(shards):
         WindowSampler(stream, 0, 10_000, 16, seed=1).load_state_dict(state)
     with pytest.raises(ValueError, match="does not fit"):
         WindowSampler(stream, 0, 100, 16).next_starts(8)
+
+
+@given(sizes=st.lists(st.integers(0, 50), min_size=1, max_size=5), data=st.data())
+def test_any_read_equals_the_concatenation(tmp_path_factory, sizes, data):
+    if sum(sizes) == 0:
+        sizes[0] = 1
+    directory = tmp_path_factory.mktemp("shards")
+    tokens = np.arange(sum(sizes)) * 7 % N_VOCAB
+    for i, part in enumerate(np.split(tokens, np.cumsum(sizes)[:-1])):
+        write_shard(directory, i, part, N_VOCAB, EOT, FINGERPRINT)
+    stream = TokenStream(directory)
+    start = data.draw(st.integers(0, len(tokens) - 1))
+    length = data.draw(st.integers(0, len(tokens) - start))
+    assert np.array_equal(stream.read(start, length), tokens[start : start + length])

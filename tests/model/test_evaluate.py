@@ -10,7 +10,7 @@ import torch
 from bpe_gpt.data import TokenStream
 from bpe_gpt.evaluate import compressor_bpb, evaluate, heldout_bytes, token_bytes_table
 from bpe_gpt.model import GPT, GPTConfig
-from conftest import N_VOCAB
+from model_helpers import N_VOCAB
 
 
 class FakeTokenizer:

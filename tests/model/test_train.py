@@ -12,7 +12,7 @@ import torch
 
 from bpe_gpt.train import (TrainConfig, clean_state_dict, configure_optimizer, learning_rate, load_model,
                            rng_state, set_rng_state, train)
-from conftest import MODEL_DIR
+from model_helpers import MODEL_DIR
 
 QUIET = dict(preset="tiny", progress=False, log_interval=1000, eval_interval=1000, final_eval=False,
              warmup_steps=3, lr=3e-3, batch_size=4)
@@ -69,8 +69,9 @@ def test_schedule_warmup_then_cosine():
     assert learning_rate(cfg, 9, 0) == pytest.approx(1.0)
     assert learning_rate(cfg, 60, 0) == pytest.approx(0.55)
     assert learning_rate(cfg, 110, 0) == pytest.approx(0.1)
-    timed = TrainConfig(data="", lr=1.0, warmup_steps=10, time_budget=100.0, min_lr_ratio=0.0)
-    assert learning_rate(timed, 500, 50.0) == pytest.approx(0.5)
+    timed = TrainConfig(data="", lr=1.0, warmup_steps=10, max_steps=10**6, time_budget=100.0, min_lr_ratio=0.0)
+    assert learning_rate(timed, 500, 50.0) == pytest.approx(0.5)  # time is further along than steps
+    assert learning_rate(timed, 10 + 10**6 // 2, 0.0) == pytest.approx(0.5, abs=1e-5)  # steps are
 
 
 def test_weight_decay_only_on_matrices():
