@@ -7,7 +7,21 @@
 """
 
 from .core import ENDOFTEXT, Tokenizer, TrainStats, encode, train, train_from_iterator
+from .counts import WordCounts, count_files, count_words, load_counts, train_from_counts
 from .formats import load
 
-__all__ = ["ENDOFTEXT", "Tokenizer", "TrainStats", "encode", "load", "train", "train_from_iterator"]
+__all__ = [
+    "ENDOFTEXT",
+    "Tokenizer",
+    "TrainStats",
+    "WordCounts",
+    "count_files",
+    "count_words",
+    "encode",
+    "load",
+    "load_counts",
+    "train",
+    "train_from_counts",
+    "train_from_iterator",
+]
 __version__ = "0.1.0"

@@ -40,25 +40,25 @@ class CoreTokenizer:
         callback: Progress = None,
     ) -> list[tuple[str, int]]: ...
 
-Trained = tuple[CoreTokenizer, int, int, int, int, list[str]]
+class CoreCounts:
+    pattern: str
+    n_words: int
+    n_bytes: int
+    replaced: int
+    warnings: list[str]
+    @staticmethod
+    def from_bytes(data: bytes, source: str) -> CoreCounts: ...
+    def to_bytes(self) -> bytes: ...
+    def save(self, path: str) -> None: ...
+    def add(self, other: CoreCounts) -> CoreCounts: ...
+    def most_common(self, n: int) -> list[tuple[bytes, int]]: ...
 
-def train_files(
-    paths: list[str],
-    vocab_size: int,
-    pattern: str,
-    specials: list[str],
-    threads: Optional[int] = None,
-    strict: bool = False,
-    count_cb: Progress = None,
-    merge_cb: Progress = None,
-) -> Trained: ...
-def train_iterator(
-    texts: Iterator[str],
-    vocab_size: int,
-    pattern: str,
-    specials: list[str],
-    threads: Optional[int] = None,
-    count_cb: Progress = None,
-    merge_cb: Progress = None,
-) -> Trained: ...
+def count_files(
+    paths: list[str], pattern: str, threads: Optional[int] = None, strict: bool = False, callback: Progress = None
+) -> CoreCounts: ...
+def count_texts(texts: Iterator[str], pattern: str, threads: Optional[int] = None, callback: Progress = None) -> CoreCounts: ...
+def train_counts(
+    counts: CoreCounts, vocab_size: int, specials: list[str], threads: Optional[int] = None, callback: Progress = None
+) -> tuple[CoreTokenizer, int, int]: ...
+def check_vocab_size(vocab_size: int, specials: list[str]) -> None: ...
 def resolve_pattern(name: str) -> str: ...

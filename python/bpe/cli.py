@@ -1,4 +1,4 @@
-"""The `bpe` command: train, encode, decode, info, export.
+"""The `bpe` command: train, count, encode, decode, info, export.
 
 Errors print one line, ``bpe: error: …``, and exit with status 1 (130 after Ctrl-C).
 """
@@ -11,7 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import core
+from . import core, counts
 from .formats import load
 
 
@@ -20,7 +20,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a tokenizer on text files", description="Train a byte-level BPE tokenizer.")
-    t.add_argument("files", nargs="+", metavar="FILE", help="text files (streamed; any size)")
+    t.add_argument("files", nargs="*", metavar="FILE", help="text files (streamed; any size)")
+    t.add_argument(
+        "--from-counts",
+        nargs="+",
+        metavar="COUNTS",
+        help="train from .counts files written by `bpe count` (added up) instead of text files",
+    )
     t.add_argument("--vocab", type=int, required=True, metavar="N", help="vocabulary size: 256 bytes + merges + specials")
     t.add_argument("--pattern", default="gpt2", help="pre-tokenizer: gpt2 (default), cl100k, o200k, or a regex")
     t.add_argument(
@@ -54,6 +60,19 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("file", nargs="?", default="-", metavar="FILE", help="ids file; '-' or none for stdin")
     d.add_argument("-t", "--tokenizer", required=True, metavar="TOK", help="tokenizer file")
 
+    c = sub.add_parser(
+        "count",
+        help="count pre-tokenizer pieces into a mergeable .counts file",
+        description="Count the pieces of FILES into a .counts file. Counts from many machines add up: "
+        "`bpe train --from-counts part*.counts` gives the merges of training on all the text at once.",
+    )
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("-o", "--output", required=True, metavar="PATH", help="the .counts file to write")
+    c.add_argument("--pattern", default="gpt2", help="pre-tokenizer: gpt2 (default), cl100k, o200k, or a regex")
+    c.add_argument("--threads", type=int, metavar="N", help="worker threads (default: all cores)")
+    c.add_argument("--strict", action="store_true", help="stop at invalid UTF-8 instead of replacing it")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
     i = sub.add_parser("info", help="describe a tokenizer file", description="Describe a tokenizer file.")
     i.add_argument("tokenizer", metavar="TOK")
 
@@ -81,15 +100,22 @@ def _read_input(name: str) -> str:
 
 def cmd_train(args) -> int:
     specials = [] if args.no_special else (args.special or [core.ENDOFTEXT])
-    tok = core.train(
-        args.files,
-        args.vocab,
-        args.pattern,
-        specials,
-        threads=args.threads,
-        strict=args.strict,
-        progress=not args.quiet,
-    )
+    if args.from_counts:
+        if args.files:
+            raise ValueError("give text files or --from-counts, not both")
+        tok = counts.train_from_counts(args.from_counts, args.vocab, specials, threads=args.threads, progress=not args.quiet)
+    elif not args.files:
+        raise ValueError("no input: give text files, or --from-counts COUNTS...")
+    else:
+        tok = core.train(
+            args.files,
+            args.vocab,
+            args.pattern,
+            specials,
+            threads=args.threads,
+            strict=args.strict,
+            progress=not args.quiet,
+        )
     out = tok.save(args.output)
     s = tok.stats
     print(
@@ -150,6 +176,13 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_count(args) -> int:
+    result = counts.count_files(args.files, args.pattern, threads=args.threads, strict=args.strict, progress=not args.quiet)
+    out = result.save(args.output)
+    print(f"counted {out}: {len(result):,} distinct pieces in {result.n_bytes:,} bytes", file=sys.stderr)
+    return 0
+
+
 def cmd_export(args) -> int:
     tok = load(args.tokenizer)
     out = tok.save(args.output, format=args.format)
@@ -161,7 +194,7 @@ def cmd_export(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"train": cmd_train, "encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "export": cmd_export}
+    handlers = {"train": cmd_train, "encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "export": cmd_export, "count": cmd_count}
     handler = handlers[args.command]
     warnings.formatwarning = lambda msg, *a, **k: f"bpe: warning: {msg}\n"
     try:

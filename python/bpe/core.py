@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -421,19 +422,9 @@ def _paths(files: Sequence[PathLike] | PathLike) -> list[str]:
     return paths
 
 
-def _finish(result, started: float, vocab_size: int) -> Tokenizer:
-    core, merges, corpus_bytes, corpus_tokens, replaced, notes = result
-    tok = Tokenizer(core)
+def _warn_notes(notes: Iterable[str]) -> None:
     for note in notes:
         warnings.warn(note, stacklevel=3)
-    if tok.n_vocab < vocab_size:
-        warnings.warn(
-            f"the corpus ran out of pairs to merge after {merges} merges: "
-            f"the vocabulary reached {tok.n_vocab} of the {vocab_size} asked for",
-            stacklevel=3,
-        )
-    tok.stats = TrainStats(time.perf_counter() - started, corpus_bytes, corpus_tokens, merges, tok.n_vocab, replaced)
-    return tok
 
 
 def _specials(special_tokens: Iterable[str] | None) -> list[str]:
@@ -493,19 +484,15 @@ def train(
     ...
     ValueError: vocab_size 100 is too small: it must hold the 256 byte tokens and the 1 special token(s), so at least 257
     """
+    from .counts import count_files, train_from_counts
+
     vocab_size = _check_vocab_size(vocab_size)
     started = time.perf_counter()
-    paths = _paths(files)
-    counting = _Progress(progress, "count", "B", True)
-    merging = _Progress(progress, "merge", "merges", False)
-    try:
-        result = _core.train_files(
-            paths, vocab_size, pattern, _specials(special_tokens), threads, strict, counting, merging
-        )
-    finally:
-        counting.close()
-        merging.close()
-    return _finish(result, started, vocab_size)
+    _core.check_vocab_size(vocab_size, _specials(special_tokens))
+    counts = count_files(files, pattern, threads=threads, strict=strict, progress=progress)
+    tok = train_from_counts(counts, vocab_size, special_tokens, threads=threads, progress=progress)
+    tok.stats = dataclasses.replace(tok.stats, seconds=time.perf_counter() - started)
+    return tok
 
 
 def train_from_iterator(
@@ -527,18 +514,15 @@ def train_from_iterator(
     >>> tok.n_vocab, tok.eot_token
     (260, 259)
     """
+    from .counts import count_words, train_from_counts
+
     vocab_size = _check_vocab_size(vocab_size)
-    if isinstance(texts, (str, bytes)):
-        raise TypeError("texts must be an iterable of str (a list, a generator…), not a single string")
     started = time.perf_counter()
-    counting = _Progress(progress, "count", "B", True)
-    merging = _Progress(progress, "merge", "merges", False)
-    try:
-        result = _core.train_iterator(iter(texts), vocab_size, pattern, _specials(special_tokens), threads, counting, merging)
-    finally:
-        counting.close()
-        merging.close()
-    return _finish(result, started, vocab_size)
+    _core.check_vocab_size(vocab_size, _specials(special_tokens))
+    counts = count_words(texts, pattern, threads=threads, progress=progress)
+    tok = train_from_counts(counts, vocab_size, special_tokens, threads=threads, progress=progress)
+    tok.stats = dataclasses.replace(tok.stats, seconds=time.perf_counter() - started)
+    return tok
 
 
 @functools.lru_cache(maxsize=8)

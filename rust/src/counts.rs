@@ -59,6 +59,64 @@ impl WordCounts {
     }
 }
 
+pub const COUNTS_MAGIC: &[u8] = b"bpe-counts";
+pub const COUNTS_VERSION: u32 = 1;
+
+impl WordCounts {
+    /// The `.counts` file: a text header line `bpe-counts 1 {json}` (pattern, words, bytes), then
+    /// per word, in byte order: its length (u32 LE), its bytes, its count (u64 LE).
+    pub fn to_file_bytes(&self, pattern: &str) -> Vec<u8> {
+        let header = serde_json::json!({ "pattern": pattern, "words": self.words.len(), "bytes": self.bytes });
+        let mut out = Vec::with_capacity(64 + self.words.iter().map(|(w, _)| w.len() + 12).sum::<usize>());
+        out.extend_from_slice(COUNTS_MAGIC);
+        out.extend_from_slice(format!(" {COUNTS_VERSION} {header}\n").as_bytes());
+        for (w, c) in &self.words {
+            out.extend_from_slice(&(w.len() as u32).to_le_bytes());
+            out.extend_from_slice(w);
+            out.extend_from_slice(&c.to_le_bytes());
+        }
+        out
+    }
+
+    /// Parse a `.counts` file; returns the counts and the pattern they were made with.
+    pub fn from_file_bytes(data: &[u8], source: &str) -> Result<(WordCounts, String)> {
+        let bad = |msg: String| Error::Format(source.to_string(), 0, msg);
+        let newline = data.iter().position(|&b| b == b'\n').ok_or_else(|| bad("not a .counts file (no header line)".into()))?;
+        let header = std::str::from_utf8(&data[..newline]).map_err(|_| bad("not a .counts file".into()))?;
+        let rest = header.strip_prefix("bpe-counts ").ok_or_else(|| bad("not a .counts file (it must start with \"bpe-counts\")".into()))?;
+        let (version, json) = rest.split_once(' ').ok_or_else(|| bad("header lacks its metadata".into()))?;
+        if version != COUNTS_VERSION.to_string() {
+            return Err(bad(format!("unsupported version {version:?}; this build reads version {COUNTS_VERSION}")));
+        }
+        let meta: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(format!("header metadata is not JSON: {e}")))?;
+        let field = |k: &str| meta.get(k).and_then(|v| v.as_u64()).ok_or_else(|| bad(format!("header lacks \"{k}\"")));
+        let (n, bytes) = (field("words")? as usize, field("bytes")?);
+        let pattern = meta.get("pattern").and_then(|v| v.as_str()).ok_or_else(|| bad("header lacks \"pattern\"".into()))?.to_string();
+        let mut words: Vec<(Vec<u8>, u64)> = Vec::with_capacity(n.min(data.len() / 13 + 1));
+        let mut at = newline + 1;
+        for i in 0..n {
+            let truncated = || bad(format!("truncated: the header promises {n} words, the data ends in word {i} (byte offset {at})"));
+            let len = u32::from_le_bytes(data.get(at..at + 4).ok_or_else(truncated)?.try_into().unwrap()) as usize;
+            let word = data.get(at + 4..at + 4 + len).ok_or_else(truncated)?;
+            let count = u64::from_le_bytes(data.get(at + 4 + len..at + 12 + len).ok_or_else(truncated)?.try_into().unwrap());
+            if word.is_empty() || count == 0 {
+                return Err(bad(format!("word {i} (byte offset {at}) is empty or has count 0")));
+            }
+            if let Some((prev, _)) = words.last() {
+                if prev.as_slice() >= word {
+                    return Err(bad(format!("word {i} (byte offset {at}) is out of order or repeated")));
+                }
+            }
+            words.push((word.to_vec(), count));
+            at += 12 + len;
+        }
+        if at != data.len() {
+            return Err(bad(format!("{} bytes of trailing data after the {n} words", data.len() - at)));
+        }
+        Ok((WordCounts { words, bytes }, pattern))
+    }
+}
+
 /// Accumulates counts from texts and files; `finish` gives the sorted totals.
 pub struct Counter<'a> {
     pre: &'a Pretokenizer,
@@ -295,6 +353,17 @@ mod tests {
         lenient.add_file(&path).unwrap();
         assert_eq!(lenient.replaced.load(std::sync::atomic::Ordering::Relaxed), 1);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn counts_files_round_trip_and_reject_damage() {
+        let c = WordCounts { words: vec![(b" the".to_vec(), 7), (b"cat".to_vec(), 2)], bytes: 30 };
+        let data = c.to_file_bytes("gpt2");
+        let (back, pattern) = WordCounts::from_file_bytes(&data, "x.counts").unwrap();
+        assert_eq!((back, pattern.as_str()), (c, "gpt2"));
+        let err = WordCounts::from_file_bytes(&data[..data.len() - 3], "x.counts").unwrap_err().to_string();
+        assert!(err.contains("x.counts") && err.contains("truncated"), "{err}");
+        assert!(WordCounts::from_file_bytes(b"hello\n", "x.counts").is_err());
     }
 
     #[test]

@@ -284,60 +284,102 @@ fn pack(ids: &[u32], width: usize) -> Vec<u8> {
     out
 }
 
-/// What a training run returns to Python: (tokenizer, merges learned, corpus bytes, corpus
-/// tokens under the new vocabulary, invalid UTF-8 sequences replaced, warnings).
-type Trained = (CoreTokenizer, usize, u64, u64, u64, Vec<String>);
+/// Word counts, with the pattern that made them; `bpe.WordCounts` wraps it.
+#[pyclass(module = "bpe._core", frozen, name = "CoreCounts")]
+pub struct CoreCounts {
+    inner: Arc<WordCounts>,
+    pattern: String,
+    /// Invalid UTF-8 sequences replaced while counting, and warnings to show.
+    replaced: u64,
+    warnings: Vec<String>,
+}
 
-fn finish_training(
-    py: Python<'_>,
-    counter: Counter<'_>,
-    vocab_size: usize,
-    specials: &[String],
-    pre: &Pretokenizer,
-    pool: Option<&rayon::ThreadPool>,
-    progress: &Progress,
-    merge_cb: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Trained> {
+#[pymethods]
+impl CoreCounts {
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8], source: &str) -> PyResult<Self> {
+        let (counts, pattern) = py.allow_threads(|| WordCounts::from_file_bytes(data, source)).map_err(to_py)?;
+        Pretokenizer::new(&pattern).map_err(|e| to_py(Error::Format(source.into(), 0, e.to_string())))?;
+        Ok(CoreCounts { inner: Arc::new(counts), pattern, replaced: 0, warnings: vec![] })
+    }
+
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let data = py.allow_threads(|| self.inner.to_file_bytes(&self.pattern));
+        PyBytes::new(py, &data)
+    }
+
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.allow_threads(|| formats::write_atomic(&path, &self.inner.to_file_bytes(&self.pattern))).map_err(to_py)
+    }
+
+    fn add(&self, py: Python<'_>, other: &CoreCounts) -> PyResult<CoreCounts> {
+        if self.pattern != other.pattern {
+            return Err(PyValueError::new_err(format!(
+                "cannot add counts made with different patterns ({:?} and {:?})",
+                self.pattern, other.pattern
+            )));
+        }
+        let (a, b) = ((*self.inner).clone(), (*other.inner).clone());
+        let sum = py.allow_threads(|| a.merge(b));
+        Ok(CoreCounts { inner: Arc::new(sum), pattern: self.pattern.clone(), replaced: 0, warnings: vec![] })
+    }
+
+    #[getter]
+    fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    #[getter]
+    fn n_words(&self) -> usize {
+        self.inner.words.len()
+    }
+
+    #[getter]
+    fn n_bytes(&self) -> u64 {
+        self.inner.bytes
+    }
+
+    #[getter]
+    fn replaced(&self) -> u64 {
+        self.replaced
+    }
+
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+
+    fn most_common<'py>(&self, py: Python<'py>, n: usize) -> Vec<(Bound<'py, PyBytes>, u64)> {
+        let mut top: Vec<&(Vec<u8>, u64)> = self.inner.words.iter().collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        top.into_iter().take(n).map(|(w, c)| (PyBytes::new(py, w), *c)).collect()
+    }
+}
+
+fn count_result(counter: Counter<'_>, pool: Option<&rayon::ThreadPool>, py: Python<'_>, pattern: &str) -> CoreCounts {
     let replaced = counter.replaced.load(std::sync::atomic::Ordering::Relaxed);
     let mut warnings = std::mem::take(&mut *counter.warnings.lock().unwrap());
-    let counts: WordCounts = py.allow_threads(|| match pool {
-        Some(p) => p.install(|| counter.finish()),
-        None => counter.finish(),
-    });
     if replaced > 0 {
         warnings.push(format!("{replaced} invalid UTF-8 sequence(s) were replaced by U+FFFD"));
     }
-    if counts.bytes == 0 {
-        return Err(PyValueError::new_err("the corpus is empty: there is no text to train on"));
-    }
-    let pre2 = pre.clone();
-    let (tok, n) = run_job(py, pool, progress, merge_cb, || {
-        crate::train_tokenizer(&counts, vocab_size, specials, pre2, progress)
-    })?;
-    let tokens = py.allow_threads(|| match pool {
-        Some(p) => p.install(|| crate::corpus_tokens(&tok, &counts)),
-        None => crate::corpus_tokens(&tok, &counts),
+    let counts = py.allow_threads(|| match pool {
+        Some(p) => p.install(|| counter.finish()),
+        None => counter.finish(),
     });
-    Ok((CoreTokenizer { inner: Arc::new(tok) }, n, counts.bytes, tokens, replaced, warnings))
+    CoreCounts { inner: Arc::new(counts), pattern: pattern.to_string(), replaced, warnings }
 }
 
-/// Train on files read and counted in Rust. Returns (tokenizer, merges learned, corpus bytes,
-/// invalid UTF-8 sequences replaced, warnings).
+/// Count the pieces of files, read and split in Rust on all threads.
 #[pyfunction]
-#[pyo3(signature = (paths, vocab_size, pattern, specials, threads=None, strict=false, count_cb=None, merge_cb=None))]
-#[allow(clippy::too_many_arguments)]
-fn train_files(
+#[pyo3(signature = (paths, pattern, threads=None, strict=false, callback=None))]
+fn count_files(
     py: Python<'_>,
     paths: Vec<PathBuf>,
-    vocab_size: usize,
     pattern: &str,
-    specials: Vec<String>,
     threads: Option<usize>,
     strict: bool,
-    count_cb: Option<Bound<'_, PyAny>>,
-    merge_cb: Option<Bound<'_, PyAny>>,
-) -> PyResult<Trained> {
-    crate::check_vocab_size(vocab_size, &specials).map_err(to_py)?;
+    callback: Option<Bound<'_, PyAny>>,
+) -> PyResult<CoreCounts> {
     let pre = Pretokenizer::new(pattern).map_err(to_py)?;
     for p in &paths {
         if p.is_dir() {
@@ -347,34 +389,24 @@ fn train_files(
     }
     let pool = pool(threads)?;
     let progress = Progress::default();
-    let total: u64 = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
-    if total == 0 {
-        return Err(PyValueError::new_err("the corpus is empty: there is no text to train on"));
-    }
-    progress.start(total);
+    progress.start(paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum());
     let policy = if strict { Utf8Policy::Strict } else { Utf8Policy::Replace };
     let counter = Counter::new(&pre, policy, &progress);
-    run_job(py, pool.as_ref(), &progress, count_cb.as_ref(), || {
-        paths.iter().try_for_each(|p| counter.add_file(p))
-    })?;
-    finish_training(py, counter, vocab_size, &specials, &pre, pool.as_ref(), &progress, merge_cb.as_ref())
+    run_job(py, pool.as_ref(), &progress, callback.as_ref(), || paths.iter().try_for_each(|p| counter.add_file(p)))?;
+    Ok(count_result(counter, pool.as_ref(), py, pre.pattern()))
 }
 
-/// Train on an iterator of str, pulled in batches of about 8 MB and counted without the GIL.
+/// Count the pieces of an iterator of str, pulled in batches of about 8 MB and counted without
+/// the GIL.
 #[pyfunction]
-#[pyo3(signature = (texts, vocab_size, pattern, specials, threads=None, count_cb=None, merge_cb=None))]
-#[allow(clippy::too_many_arguments)]
-fn train_iterator(
+#[pyo3(signature = (texts, pattern, threads=None, callback=None))]
+fn count_texts(
     py: Python<'_>,
     texts: Bound<'_, PyAny>,
-    vocab_size: usize,
     pattern: &str,
-    specials: Vec<String>,
     threads: Option<usize>,
-    count_cb: Option<Bound<'_, PyAny>>,
-    merge_cb: Option<Bound<'_, PyAny>>,
-) -> PyResult<Trained> {
-    crate::check_vocab_size(vocab_size, &specials).map_err(to_py)?;
+    callback: Option<Bound<'_, PyAny>>,
+) -> PyResult<CoreCounts> {
     let pre = Pretokenizer::new(pattern).map_err(to_py)?;
     let pool = pool(threads)?;
     let progress = Progress::default();
@@ -391,7 +423,7 @@ fn train_iterator(
         .map_err(to_py)?;
         batch.clear();
         py.check_signals()?;
-        if let Some(cb) = &count_cb {
+        if let Some(cb) = &callback {
             cb.call1((progress.done(), 0u64))?;
         }
         Ok(())
@@ -420,7 +452,43 @@ fn train_iterator(
         }
     }
     flush(&mut batch)?;
-    finish_training(py, counter, vocab_size, &specials, &pre, pool.as_ref(), &progress, merge_cb.as_ref())
+    Ok(count_result(counter, pool.as_ref(), py, pre.pattern()))
+}
+
+/// Learn merges from counts. Returns (tokenizer, merges learned, corpus tokens under the new
+/// vocabulary).
+#[pyfunction]
+#[pyo3(signature = (counts, vocab_size, specials, threads=None, callback=None))]
+fn train_counts(
+    py: Python<'_>,
+    counts: &CoreCounts,
+    vocab_size: usize,
+    specials: Vec<String>,
+    threads: Option<usize>,
+    callback: Option<Bound<'_, PyAny>>,
+) -> PyResult<(CoreTokenizer, usize, u64)> {
+    crate::check_vocab_size(vocab_size, &specials).map_err(to_py)?;
+    if counts.inner.bytes == 0 || counts.inner.words.is_empty() {
+        return Err(PyValueError::new_err("the corpus is empty: there is no text to train on"));
+    }
+    let pre = Pretokenizer::new(&counts.pattern).map_err(to_py)?;
+    let pool = pool(threads)?;
+    let progress = Progress::default();
+    let words = counts.inner.clone();
+    let (tok, n) = run_job(py, pool.as_ref(), &progress, callback.as_ref(), || {
+        crate::train_tokenizer(&words, vocab_size, &specials, pre, &progress)
+    })?;
+    let tokens = py.allow_threads(|| match &pool {
+        Some(p) => p.install(|| crate::corpus_tokens(&tok, &words)),
+        None => crate::corpus_tokens(&tok, &words),
+    });
+    Ok((CoreTokenizer { inner: Arc::new(tok) }, n, tokens))
+}
+
+/// Check a vocabulary size against the special tokens, as training would.
+#[pyfunction]
+fn check_vocab_size(vocab_size: usize, specials: Vec<String>) -> PyResult<()> {
+    crate::check_vocab_size(vocab_size, &specials).map_err(to_py)
 }
 
 /// The regex text of a built-in pattern name (or the argument itself if it is none).
@@ -433,9 +501,12 @@ fn resolve_pattern(name: &str) -> String {
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreTokenizer>()?;
-    m.add_function(wrap_pyfunction!(train_files, m)?)?;
-    m.add_function(wrap_pyfunction!(train_iterator, m)?)?;
+    m.add_class::<CoreCounts>()?;
+    m.add_function(wrap_pyfunction!(count_files, m)?)?;
+    m.add_function(wrap_pyfunction!(count_texts, m)?)?;
+    m.add_function(wrap_pyfunction!(train_counts, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_pattern, m)?)?;
+    m.add_function(wrap_pyfunction!(check_vocab_size, m)?)?;
     m.add("MAX_VOCAB", crate::MAX_VOCAB)?;
     Ok(())
 }
