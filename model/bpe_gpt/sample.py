@@ -56,12 +56,29 @@ def generate(model: GPT, prompt: list[int], max_new_tokens: int, num_samples: in
     """
     if not prompt:
         raise ValueError("the prompt is empty; start it with the end-of-text token to sample from nothing")
-    block = model.config.block_size
     device = model.wte.weight.device
     gen = torch.Generator(device=device)
     gen.manual_seed(seed if seed is not None else torch.seed())
-    was_training = model.training
+    was_training, threads = model.training, torch.get_num_threads()
     model.eval()
+    if device.type == "cpu":
+        torch.set_num_threads(1)  # one token at a time: too little work to share, and threads wait on each other
+    try:
+        out = _decode(model, prompt, max_new_tokens, num_samples, temperature, top_k, top_p, gen, stop_token,
+                      n_vocab, use_cache)
+    finally:
+        model.train(was_training)
+        torch.set_num_threads(threads)
+    rows = torch.cat(out, dim=1).tolist() if out else [[] for _ in range(num_samples)]
+    if stop_token is not None:
+        rows = [row[: row.index(stop_token)] if stop_token in row else row for row in rows]
+    return rows
+
+
+def _decode(model, prompt, max_new_tokens, num_samples, temperature, top_k, top_p, gen, stop_token, n_vocab,
+            use_cache) -> list[torch.Tensor]:
+    """The sampling loop of `generate`: the new tokens, one (B, 1) tensor per step."""
+    block, device = model.config.block_size, model.wte.weight.device
     seq = torch.tensor([prompt[-block:]] * num_samples, dtype=torch.long, device=device)  # (B, T)
     finished = torch.zeros(num_samples, dtype=torch.bool, device=device)
     out = []
@@ -89,8 +106,4 @@ def generate(model: GPT, prompt: list[int], max_new_tokens: int, num_samples: in
             finished |= nxt[:, 0] == stop_token
             if finished.all():
                 break
-    model.train(was_training)
-    rows = torch.cat(out, dim=1).tolist() if out else [[] for _ in range(num_samples)]
-    if stop_token is not None:
-        rows = [row[: row.index(stop_token)] if stop_token in row else row for row in rows]
-    return rows
+    return out
