@@ -323,7 +323,7 @@ def _train(cfg: TrainConfig, tok, ctx: Dist, device: torch.device) -> dict:
                 elapsed = all_reduce_sum([elapsed], ctx, device)[0] / ctx.world_size
             if bar is not None:
                 bar.update(round(elapsed) - bar.n if cfg.time_budget else 1)
-                bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", refresh=False)
+                bar.set_postfix(step=step, loss=f"{history['loss'][-1]:.3f}", refresh=False)
             done = step >= cfg.max_steps or (cfg.time_budget is not None and elapsed >= cfg.time_budget)
             if step % cfg.log_interval == 0 or done:
                 rate = tokens_since / (time.perf_counter() - t_log)
