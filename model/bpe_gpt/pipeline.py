@@ -3,6 +3,8 @@
     bpe-gpt pipeline                       # the Python standard library's source, 15 minutes on 2 CPU cores
     bpe-gpt pipeline docs/*.txt --train-seconds 120
 
+Ctrl-C during training ends it early (a checkpoint is saved) and the report follows.
+
 The default corpus is every `*.py` file of this Python's standard library
 (`sysconfig.get_paths()["stdlib"]`), without site-packages and without the test
 suites (`test/`, `tests/`, `idle_test/`): about 12 MB of code written by many
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .evaluate import compressor_bpb, heldout_bytes, token_bytes_table
+from .evaluate import compressor_bpb, evaluate, heldout_bytes, token_bytes_table
 from .runtime import pick_device
 from .sample import generate
 from .train import TrainConfig, train
@@ -120,7 +122,10 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
 
     t0 = time.perf_counter()
     stream, val_start, val = result["stream"], result["val_start"], result["val"]
-    data = heldout_bytes(stream, val_start, len(stream), token_bytes_table(tok))
+    table = token_bytes_table(tok)
+    if val is None:  # Ctrl-C ended training early: report on the model as it is
+        val = evaluate(result["model"], stream, val_start, len(stream), np.array([len(b) for b in table]))
+    data = heldout_bytes(stream, val_start, len(stream), table)
     assert len(data) == val["bytes"], "the compressors must see exactly the model's held-out bytes"
     compressors = compressor_bpb(data)
     stage("compressors", t0)
