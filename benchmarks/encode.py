@@ -225,7 +225,7 @@ def worker(spec: dict) -> None:
                     if isinstance(e, (KeyboardInterrupt, SystemExit)):
                         raise
                     emit(kind="error", vocab=vocab, text=label, peer=name, mode="pathological", bytes=size,
-                         error=f"{type(e).__name__}: {str(e)[-60:]}")
+                         error=f"{type(e).__name__} ({str(e).rsplit(': ', 1)[-1][:60]})")
                     continue
                 emit(kind="time", vocab=vocab, text=label, peer=name, mode="pathological",
                      bytes=size, seconds=secs)
@@ -391,17 +391,19 @@ def chart(records: list[dict], peers: list[str], path: Path) -> None:
     panels = [("long", "single thread, one call"), ("batch", f"batch of 4 KB documents, {cores()} cores")]
     fig, axes = plt.subplots(len(panels), 1, figsize=(12, 8), constrained_layout=True)
     width = 0.8 / len(peers)
+    colour = {p: f"C{i}" for i, p in enumerate(PEERS)}  # the same colour for a peer in every panel
     for ax, (mode, title) in zip(axes, panels):
         for i, p in enumerate(peers):
             xs = [g for g, (v, t) in enumerate(groups) if (v, t, mode, p) in times]
-            ax.bar([x + i * width for x in xs], [times[(*groups[x], mode, p)] for x in xs], width,
-                   label=PEER_LABEL[p])
+            if xs:
+                ax.bar([x + i * width for x in xs], [times[(*groups[x], mode, p)] for x in xs], width,
+                       label=PEER_LABEL[p], color=colour[p])
         ax.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))])
         ax.set_xticklabels([f"{v}\n{t}" for v, t in groups], fontsize=8)
         ax.set_ylabel("MB/s")
         ax.set_title(title)
         ax.legend(fontsize=8, ncol=len(peers))
-    fig.suptitle(f"Encoding speed ({machine().split(',')[0]})", fontsize=10)
+    fig.suptitle(f"Encoding speed, MB/s, higher is better ({machine().split(',')[0]}, {cores()} cores)", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -187,6 +187,10 @@ def measure(trainer: str, corpus_path: Path, merges: int, specials: list, thread
     runs = []
     for _ in range(repeat):
         rec = run_one(spec)
+        if "error" in rec:  # once more: a package being rebuilt under us fails for a moment
+            print(f"    {trainer} failed ({rec['error']}); retrying in 30 s", flush=True)
+            time.sleep(30)
+            rec = run_one(spec)
         if "error" in rec:
             print(f"    {trainer} failed: {rec['error']}", flush=True)
             return rec
@@ -242,9 +246,11 @@ def chart(results: dict, trainers: list, thread_counts: list, path: Path, title:
             ax.bar([x + i * width for x in xs], [results[(*groups[x], tr)][key] / scale for x in xs], width,
                    label=LABEL[tr])
         ax.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))])
-        ax.set_xticklabels([f"{s}\n{t} thread{'s' if t > 1 else ''}" for s, t in groups], fontsize=8)
+        ax.set_xticklabels([f"{s.replace(' merges + specials', ' + sp.')}\n{t} thread{'s' if t > 1 else ''}"
+                            for s, t in groups], fontsize=8)
         ax.set_ylabel(unit)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="upper left", ncol=2)
+        ax.margins(y=0.15)
     fig.suptitle(title, fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
