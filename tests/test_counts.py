@@ -76,3 +76,15 @@ def test_damaged_counts_files_are_named(tmp_path):
         bpe.load_counts(tmp_path / "junk.counts")
     with pytest.raises(FileNotFoundError, match="missing.counts"):
         bpe.load_counts(tmp_path / "missing.counts")
+
+
+def test_replaced_utf8_survives_pickling_and_adding(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"ok \xff ok \xfe")
+    with pytest.warns(UserWarning, match="2 invalid UTF-8"):
+        counts = bpe.count_files([path])
+    assert counts._core.replaced == 2
+    assert pickle.loads(pickle.dumps(counts))._core.replaced == 2
+    assert (counts + counts)._core.replaced == 4
+    assert bpe.load_counts(counts.save(tmp_path / "c.counts"))._core.replaced == 2
+    assert bpe.train_from_counts(counts + counts, 260, progress=False).stats.replaced_utf8 == 4

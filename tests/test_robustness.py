@@ -212,3 +212,200 @@ def test_cli_encode_writes_shards(corpus, tmp_path):
     doc = tok.encode_ordinary(corpus.read_text()) + [tok.eot_token]
     assert ids == doc + doc
     assert [m["count"] for m in meta] == [100] * (len(ids) // 100) + ([len(ids) % 100] if len(ids) % 100 else [])
+
+
+# --- interruptions ---------------------------------------------------------------------------
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from conftest import stdlib_files  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def big_corpus(tmp_path_factory):
+    """About 64 MB of real text: the standard library's source, twice."""
+    path = tmp_path_factory.mktemp("big") / "big.txt"
+    text = "".join(p.read_text(encoding="utf-8", errors="replace") for p in stdlib_files())
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.write(text)
+    return path
+
+
+def interrupt_when(proc, marker: bytes, deadline: float = 120.0) -> float:
+    """Read the child's stderr until `marker` shows, send SIGINT, and return how long the child
+    took to exit after it."""
+    seen = b""
+    start = time.monotonic()
+    while marker not in seen:
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, f"the child ended before {marker!r}: {seen[-500:]!r}"
+        seen += chunk
+        assert time.monotonic() - start < deadline
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    return time.monotonic() - sent
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+@pytest.mark.parametrize("phase", [b"count", b"merge"])
+def test_ctrl_c_stops_training_within_a_second_and_writes_nothing(big_corpus, tmp_path, phase):
+    out = tmp_path / "t.bpe"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bpe.cli", "train", str(big_corpus), "--vocab", "200000", "-o", str(out)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    took = interrupt_when(proc, phase)
+    assert proc.returncode == 130
+    assert took < 1.0, f"took {took:.2f} s to stop"
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_ctrl_c_stops_encoding_a_long_text(big_corpus, small_tok, tmp_path):
+    path = small_tok.save(tmp_path / "t.bpe")
+    script = (
+        "import sys, bpe; tok = bpe.load(sys.argv[1]); text = open(sys.argv[2]).read(); "
+        "sys.stderr.write('start\\n'); sys.stderr.flush(); tok.encode_ordinary(text * 4)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path), str(big_corpus)], stderr=subprocess.PIPE)
+    took = interrupt_when(proc, b"start")
+    assert proc.returncode != 0
+    assert took < 1.0, f"took {took:.2f} s to stop"
+
+
+def test_ctrl_c_while_writing_shards_leaves_only_whole_shards(big_corpus, small_tok, tmp_path):
+    import json
+
+    tok = small_tok.save(tmp_path / "t.bpe")
+    shards = tmp_path / "shards"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bpe.cli", "encode", "-t", str(tok), str(big_corpus), str(big_corpus), "-o", str(shards), "--shard-tokens", "1000000"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    took = interrupt_when(proc, b"encode")
+    assert proc.returncode == 130 and took < 1.0
+    assert leftovers(shards) == []
+    for meta in shards.glob("*.json"):
+        info = json.loads(meta.read_text())
+        assert meta.with_suffix(".bin").stat().st_size == info["count"] * 2
+
+
+def test_a_full_disk_leaves_the_previous_file_intact(small_tok, tmp_path):
+    path = small_tok.save(tmp_path / "t.bpe")
+    before = path.read_bytes()
+    bigger = bpe.train(stdlib_files()[::20], 4000, progress=False)
+    script = (
+        "import resource, signal, sys, bpe\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "tok = bpe.load(sys.argv[2])\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))\n"
+        "for fmt in ('bpe', 'huggingface', 'tiktoken'):\n"
+        "    try:\n"
+        "        tok.save(sys.argv[1], format=fmt)\n"
+        "    except OSError as e:\n"
+        "        print('refused', fmt, e.errno)\n"
+    )
+    src = bigger.save(tmp_path / "bigger.bpe")
+    r = subprocess.run([sys.executable, "-c", script, str(path), str(src)], capture_output=True, text=True, timeout=120)
+    assert r.stdout.count("refused") == 3, r.stdout + r.stderr
+    assert path.read_bytes() == before
+    assert leftovers(tmp_path) == []
+
+
+# --- concurrency -----------------------------------------------------------------------------
+
+
+def test_one_tokenizer_from_many_threads_gives_serial_ids(small_tok):
+    texts = [p.read_text(errors="replace") for p in stdlib_files()[:64]]
+    expected = [small_tok.encode_ordinary(t) for t in texts]
+    results = [None] * len(texts)
+
+    def work(k):
+        for i in range(k, len(texts), 8):
+            results[i] = small_tok.encode_ordinary(texts[i])
+        small_tok.encode_batch(texts[k::8])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert results == expected
+
+
+def test_the_gil_is_released_while_encoding(small_tok, big_corpus):
+    text = big_corpus.read_text()
+    ticks = 0
+    done = threading.Event()
+
+    def tick():
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            time.sleep(0.001)
+
+    t = threading.Thread(target=tick)
+    t.start()
+    started = time.monotonic()
+    small_tok.encode_ordinary(text)
+    elapsed = time.monotonic() - started
+    done.set()
+    t.join()
+    assert elapsed > 0.2 and ticks > 20, (elapsed, ticks)
+
+
+# --- huge and hostile input ------------------------------------------------------------------
+
+
+def test_binary_files_are_skipped_with_a_warning(tmp_path, corpus):
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(bytes(range(256)) * 100)
+    with pytest.warns(UserWarning, match="blob.bin: skipped: it looks binary"):
+        tok = bpe.train([corpus, blob], 270, progress=False)
+    assert tok.stats.corpus_bytes == corpus.stat().st_size
+
+
+@pytest.mark.parametrize("make", [lambda: "a" * 10_000_000, lambda: os.urandom(10_000_000).decode("latin-1")])
+def test_ten_megabytes_of_one_char_or_random_bytes_train_and_encode(make):
+    text = make()
+    started = time.monotonic()
+    tok = bpe.train_from_iterator([text], 400, progress=False)
+    ids = tok.encode_ordinary(text)
+    assert tok.decode(ids) == text
+    assert time.monotonic() - started < 120
+
+
+def test_a_long_file_without_newlines_streams_in_bounded_memory(tmp_path):
+    """80 MB on one line: counting reads it in blocks cut between words, so the peak stays far
+    below the file's size."""
+    path = tmp_path / "oneline.txt"
+    words = " ".join(p.stem for p in stdlib_files()) + " "
+    with open(path, "w") as f:
+        while f.tell() < 80_000_000:
+            f.write(words * 50)
+    script = (
+        "import resource, sys, bpe\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "tok = bpe.train([sys.argv[1]], 2000, progress=False)\n"
+        "print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    before, peak = map(int, r.stdout.split()[-2:])
+    grew = peak - before
+    assert grew < path.stat().st_size / 2, f"peak RSS grew by {grew / 1e6:.0f} MB for a {path.stat().st_size / 1e6:.0f} MB file"
+
+
+def test_a_catastrophic_user_regex_fails_cleanly_instead_of_hanging():
+    tok = bpe.Tokenizer.from_ranks([bytes([b]) for b in range(256)], pattern=r"(a+)+b|.")
+    with pytest.raises(ValueError, match="failed"):
+        tok.encode("a" * 5000 + "c")

@@ -32,6 +32,8 @@ pub struct WordCounts {
     pub words: Vec<(Vec<u8>, u64)>,
     /// Corpus bytes that were counted.
     pub bytes: u64,
+    /// Invalid UTF-8 sequences that were replaced by U+FFFD while counting.
+    pub replaced: u64,
 }
 
 impl WordCounts {
@@ -55,7 +57,7 @@ impl WordCounts {
             };
             words.push(next.unwrap());
         }
-        WordCounts { words, bytes: self.bytes + other.bytes }
+        WordCounts { words, bytes: self.bytes + other.bytes, replaced: self.replaced + other.replaced }
     }
 }
 
@@ -66,7 +68,9 @@ impl WordCounts {
     /// The `.counts` file: a text header line `bpe-counts 1 {json}` (pattern, words, bytes), then
     /// per word, in byte order: its length (u32 LE), its bytes, its count (u64 LE).
     pub fn to_file_bytes(&self, pattern: &str) -> Vec<u8> {
-        let header = serde_json::json!({ "pattern": pattern, "words": self.words.len(), "bytes": self.bytes });
+        let header = serde_json::json!({
+            "pattern": pattern, "words": self.words.len(), "bytes": self.bytes, "replaced": self.replaced
+        });
         let mut out = Vec::with_capacity(64 + self.words.iter().map(|(w, _)| w.len() + 12).sum::<usize>());
         out.extend_from_slice(COUNTS_MAGIC);
         out.extend_from_slice(format!(" {COUNTS_VERSION} {header}\n").as_bytes());
@@ -90,7 +94,7 @@ impl WordCounts {
         }
         let meta: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(format!("header metadata is not JSON: {e}")))?;
         let field = |k: &str| meta.get(k).and_then(|v| v.as_u64()).ok_or_else(|| bad(format!("header lacks \"{k}\"")));
-        let (n, bytes) = (field("words")? as usize, field("bytes")?);
+        let (n, bytes, replaced) = (field("words")? as usize, field("bytes")?, field("replaced")?);
         let pattern = meta.get("pattern").and_then(|v| v.as_str()).ok_or_else(|| bad("header lacks \"pattern\"".into()))?.to_string();
         let mut words: Vec<(Vec<u8>, u64)> = Vec::with_capacity(n.min(data.len() / 13 + 1));
         let mut at = newline + 1;
@@ -113,7 +117,7 @@ impl WordCounts {
         if at != data.len() {
             return Err(bad(format!("{} bytes of trailing data after the {n} words", data.len() - at)));
         }
-        Ok((WordCounts { words, bytes }, pattern))
+        Ok((WordCounts { words, bytes, replaced }, pattern))
     }
 }
 
@@ -215,6 +219,39 @@ impl<'a> Counter<'a> {
         }
     }
 
+    /// Count files: small ones whole and several at a time, large ones streamed one by one with
+    /// their blocks spread over the threads.
+    pub fn add_files(&self, paths: &[impl AsRef<Path> + Sync]) -> Result<()> {
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let (small, large): (Vec<&Path>, Vec<&Path>) =
+            paths.iter().map(|p| p.as_ref()).partition(|p| size(p) <= BLOCK as u64);
+        small.par_iter().try_for_each(|p| self.add_small_file(p))?;
+        large.iter().try_for_each(|p| self.add_file(p))
+    }
+
+    fn add_small_file(&self, path: &Path) -> Result<()> {
+        if path.is_dir() {
+            return Err(Error::Value(format!("{}: is a directory, not a file", path.display())));
+        }
+        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        if self.looks_binary(&data, path) {
+            return Ok(());
+        }
+        let text = self.decode(&data, path, 0)?;
+        self.count_text(&text)
+    }
+
+    fn looks_binary(&self, head: &[u8], path: &Path) -> bool {
+        let binary = head[..head.len().min(8192)].contains(&0);
+        if binary {
+            self.warnings
+                .lock()
+                .unwrap()
+                .push(format!("{}: skipped: it looks binary (a NUL byte in its first 8 KB)", path.display()));
+        }
+        binary
+    }
+
     /// Stream one file: read blocks, cut each at the last safe point, count a batch of blocks in
     /// parallel, and go on. A file that looks binary (a NUL byte in its first 8 KB) is skipped
     /// with a warning.
@@ -241,11 +278,7 @@ impl<'a> Counter<'a> {
                 }
                 if first {
                     first = false;
-                    if pending[..pending.len().min(8192)].contains(&0) {
-                        self.warnings.lock().unwrap().push(format!(
-                            "{}: skipped: it looks binary (a NUL byte in its first 8 KB)",
-                            path.display()
-                        ));
+                    if self.looks_binary(&pending, path) {
                         return Ok(());
                     }
                 }
@@ -290,13 +323,14 @@ impl<'a> Counter<'a> {
     /// The totals, sorted by bytes.
     pub fn finish(self) -> WordCounts {
         let bytes = self.bytes.into_inner();
+        let replaced = self.replaced.into_inner();
         let mut words: Vec<(Vec<u8>, u64)> = self
             .shards
             .into_par_iter()
             .flat_map_iter(|m| m.into_inner().unwrap().into_iter().map(|(k, v)| (k.into_vec(), v)))
             .collect();
         words.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        WordCounts { words, bytes }
+        WordCounts { words, bytes, replaced }
     }
 }
 
@@ -357,7 +391,7 @@ mod tests {
 
     #[test]
     fn counts_files_round_trip_and_reject_damage() {
-        let c = WordCounts { words: vec![(b" the".to_vec(), 7), (b"cat".to_vec(), 2)], bytes: 30 };
+        let c = WordCounts { words: vec![(b" the".to_vec(), 7), (b"cat".to_vec(), 2)], bytes: 30, replaced: 4 };
         let data = c.to_file_bytes("gpt2");
         let (back, pattern) = WordCounts::from_file_bytes(&data, "x.counts").unwrap();
         assert_eq!((back, pattern.as_str()), (c, "gpt2"));
@@ -368,10 +402,10 @@ mod tests {
 
     #[test]
     fn merging_counts_adds_them() {
-        let a = WordCounts { words: vec![(b"a".to_vec(), 1), (b"c".to_vec(), 2)], bytes: 3 };
-        let b = WordCounts { words: vec![(b"b".to_vec(), 5), (b"c".to_vec(), 1)], bytes: 7 };
+        let a = WordCounts { words: vec![(b"a".to_vec(), 1), (b"c".to_vec(), 2)], bytes: 3, replaced: 1 };
+        let b = WordCounts { words: vec![(b"b".to_vec(), 5), (b"c".to_vec(), 1)], bytes: 7, replaced: 2 };
         let m = a.merge(b);
         assert_eq!(m.words, vec![(b"a".to_vec(), 1), (b"b".to_vec(), 5), (b"c".to_vec(), 3)]);
-        assert_eq!(m.bytes, 10);
+        assert_eq!((m.bytes, m.replaced), (10, 3));
     }
 }

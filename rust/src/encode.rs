@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::pretokenize::Pretokenizer;
 use crate::vocab::Vocab;
+use crate::Progress;
 use rayon::prelude::*;
 
 /// Which special tokens `encode` may emit, and which it must refuse to see in the text.
@@ -66,14 +67,25 @@ impl Tokenizer {
 
     /// Encode text that holds no special tokens (any special text is encoded as plain text).
     pub fn encode_ordinary(&self, text: &str) -> Result<Vec<u32>> {
-        if text.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 {
+        self.encode_ordinary_in(text, &Progress::default())
+    }
+
+    /// `encode_ordinary`, reporting bytes done to `progress` and stopping when it is cancelled.
+    /// A long text is cut at safe points and its parts encoded on all threads.
+    pub fn encode_ordinary_in(&self, text: &str, progress: &Progress) -> Result<Vec<u32>> {
+        if text.len() >= PARALLEL_MIN {
             let chunks = self.safe_chunks(text, PARALLEL_MIN / 4);
             if chunks.len() > 1 {
                 let parts: Result<Vec<Vec<u32>>> = chunks
                     .par_iter()
                     .map(|c| {
+                        if progress.cancelled() {
+                            return Err(Error::Interrupted);
+                        }
                         let mut out = Vec::with_capacity(c.len() / 3);
-                        self.encode_pieces(c, &mut out).map(|_| out)
+                        self.encode_pieces(c, &mut out)?;
+                        progress.add(c.len() as u64);
+                        Ok(out)
                     })
                     .collect();
                 return Ok(parts?.concat());
@@ -81,6 +93,7 @@ impl Tokenizer {
         }
         let mut out = Vec::with_capacity(text.len() / 3);
         self.encode_pieces(text, &mut out)?;
+        progress.add(text.len() as u64);
         Ok(out)
     }
 
@@ -100,22 +113,27 @@ impl Tokenizer {
     /// Encode with tiktoken's rules: allowed special tokens become their ids; a disallowed one
     /// found in the text is an error; the rest is ordinary text.
     pub fn encode(&self, text: &str, policy: &SpecialPolicy) -> Result<Vec<u32>> {
+        self.encode_in(text, policy, &Progress::default())
+    }
+
+    /// `encode`, reporting to `progress` and stopping when it is cancelled.
+    pub fn encode_in(&self, text: &str, policy: &SpecialPolicy, progress: &Progress) -> Result<Vec<u32>> {
         if !policy.disallowed.is_empty() {
             if let Some((s, e)) = self.next_special(text, 0, |m| policy.disallowed.iter().any(|d| d == m)) {
                 return Err(Error::DisallowedSpecial(text[s..e].to_string()));
             }
         }
         if policy.allowed.is_empty() {
-            return self.encode_ordinary(text);
+            return self.encode_ordinary_in(text, progress);
         }
         let mut out = Vec::new();
         let mut start = 0;
         while let Some((s, e)) = self.next_special(text, start, |m| policy.allowed.iter().any(|a| a == m)) {
-            out.extend(self.encode_ordinary(&text[start..s])?);
+            out.extend(self.encode_ordinary_in(&text[start..s], progress)?);
             out.push(self.special_id(&text[s..e]).expect("matched special exists"));
             start = e;
         }
-        out.extend(self.encode_ordinary(&text[start..])?);
+        out.extend(self.encode_ordinary_in(&text[start..], progress)?);
         Ok(out)
     }
 
@@ -134,12 +152,21 @@ impl Tokenizer {
 
     /// The number of tokens `encode` would give, without keeping them.
     pub fn count(&self, text: &str, policy: &SpecialPolicy) -> Result<usize> {
+        self.count_in(text, policy, &Progress::default())
+    }
+
+    /// `count`, reporting to `progress` and stopping when it is cancelled.
+    pub fn count_in(&self, text: &str, policy: &SpecialPolicy, progress: &Progress) -> Result<usize> {
         // Counting reuses one buffer per piece run; only the length is kept.
         if policy.allowed.is_empty() && policy.disallowed.is_empty() {
             let mut n = 0usize;
             let mut buf = Vec::new();
             let vocab = &self.vocab;
             for chunk in self.safe_chunks(text, PARALLEL_MIN) {
+                if progress.cancelled() {
+                    return Err(Error::Interrupted);
+                }
+                progress.add(chunk.len() as u64);
                 self.pre.split(chunk, |piece| {
                     buf.clear();
                     vocab.encode_piece(piece.as_bytes(), &mut buf);
@@ -148,7 +175,7 @@ impl Tokenizer {
             }
             return Ok(n);
         }
-        Ok(self.encode(text, policy)?.len())
+        Ok(self.encode_in(text, policy, progress)?.len())
     }
 
     /// Encode many texts in parallel (one task per text).

@@ -96,6 +96,18 @@ fn run_job<T: Send>(
     result.map_err(to_py)
 }
 
+/// Texts at least this long are encoded beside a polling loop, so Ctrl-C stops them.
+const INTERRUPTIBLE_MIN: usize = 1 << 22;
+
+/// Run `job` without the GIL; a long one (by `len`) beside the polling loop of `run_job`.
+fn interruptible<T: Send>(py: Python<'_>, len: usize, job: impl FnOnce(&Progress) -> crate::Result<T> + Send) -> PyResult<T> {
+    let progress = Progress::default();
+    if len < INTERRUPTIBLE_MIN {
+        return py.allow_threads(|| job(&progress)).map_err(to_py);
+    }
+    run_job(py, None, &progress, None, || job(&progress))
+}
+
 fn policy(allowed: Vec<String>, disallowed: Vec<String>) -> SpecialPolicy {
     SpecialPolicy { allowed, disallowed }
 }
@@ -175,12 +187,13 @@ impl CoreTokenizer {
     }
 
     fn encode_ordinary(&self, py: Python<'_>, text: &str) -> PyResult<Vec<u32>> {
-        py.allow_threads(|| self.inner.encode_ordinary(text)).map_err(to_py)
+        let tok = &self.inner;
+        interruptible(py, text.len(), |p| tok.encode_ordinary_in(text, p))
     }
 
     fn encode(&self, py: Python<'_>, text: &str, allowed: Vec<String>, disallowed: Vec<String>) -> PyResult<Vec<u32>> {
-        let p = policy(allowed, disallowed);
-        py.allow_threads(|| self.inner.encode(text, &p)).map_err(to_py)
+        let (tok, p) = (&self.inner, policy(allowed, disallowed));
+        interruptible(py, text.len(), |pr| tok.encode_in(text, &p, pr))
     }
 
     fn encode_bytes(&self, py: Python<'_>, data: &[u8]) -> PyResult<Vec<u32>> {
@@ -188,8 +201,8 @@ impl CoreTokenizer {
     }
 
     fn count(&self, py: Python<'_>, text: &str, allowed: Vec<String>, disallowed: Vec<String>) -> PyResult<usize> {
-        let p = policy(allowed, disallowed);
-        py.allow_threads(|| self.inner.count(text, &p)).map_err(to_py)
+        let (tok, p) = (&self.inner, policy(allowed, disallowed));
+        interruptible(py, text.len(), |pr| tok.count_in(text, &p, pr))
     }
 
     /// The ids as little-endian bytes of `width` (2 or 4) each, for numpy.frombuffer.
@@ -201,8 +214,8 @@ impl CoreTokenizer {
         disallowed: Vec<String>,
         width: usize,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let p = policy(allowed, disallowed);
-        let packed = py.allow_threads(|| self.inner.encode(text, &p).map(|ids| pack(&ids, width))).map_err(to_py)?;
+        let (tok, p) = (&self.inner, policy(allowed, disallowed));
+        let packed = interruptible(py, text.len(), |pr| tok.encode_in(text, &p, pr).map(|ids| pack(&ids, width)))?;
         Ok(PyBytes::new(py, &packed))
     }
 
@@ -289,8 +302,7 @@ fn pack(ids: &[u32], width: usize) -> Vec<u8> {
 pub struct CoreCounts {
     inner: Arc<WordCounts>,
     pattern: String,
-    /// Invalid UTF-8 sequences replaced while counting, and warnings to show.
-    replaced: u64,
+    /// Warnings from counting, to show once.
     warnings: Vec<String>,
 }
 
@@ -300,7 +312,7 @@ impl CoreCounts {
     fn from_bytes(py: Python<'_>, data: &[u8], source: &str) -> PyResult<Self> {
         let (counts, pattern) = py.allow_threads(|| WordCounts::from_file_bytes(data, source)).map_err(to_py)?;
         Pretokenizer::new(&pattern).map_err(|e| to_py(Error::Format(source.into(), 0, e.to_string())))?;
-        Ok(CoreCounts { inner: Arc::new(counts), pattern, replaced: 0, warnings: vec![] })
+        Ok(CoreCounts { inner: Arc::new(counts), pattern, warnings: vec![] })
     }
 
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
@@ -321,7 +333,7 @@ impl CoreCounts {
         }
         let (a, b) = ((*self.inner).clone(), (*other.inner).clone());
         let sum = py.allow_threads(|| a.merge(b));
-        Ok(CoreCounts { inner: Arc::new(sum), pattern: self.pattern.clone(), replaced: 0, warnings: vec![] })
+        Ok(CoreCounts { inner: Arc::new(sum), pattern: self.pattern.clone(), warnings: vec![] })
     }
 
     #[getter]
@@ -341,7 +353,7 @@ impl CoreCounts {
 
     #[getter]
     fn replaced(&self) -> u64 {
-        self.replaced
+        self.inner.replaced
     }
 
     #[getter]
@@ -366,7 +378,7 @@ fn count_result(counter: Counter<'_>, pool: Option<&rayon::ThreadPool>, py: Pyth
         Some(p) => p.install(|| counter.finish()),
         None => counter.finish(),
     });
-    CoreCounts { inner: Arc::new(counts), pattern: pattern.to_string(), replaced, warnings }
+    CoreCounts { inner: Arc::new(counts), pattern: pattern.to_string(), warnings }
 }
 
 /// Count the pieces of files, read and split in Rust on all threads.
@@ -392,7 +404,7 @@ fn count_files(
     progress.start(paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum());
     let policy = if strict { Utf8Policy::Strict } else { Utf8Policy::Replace };
     let counter = Counter::new(&pre, policy, &progress);
-    run_job(py, pool.as_ref(), &progress, callback.as_ref(), || paths.iter().try_for_each(|p| counter.add_file(p)))?;
+    run_job(py, pool.as_ref(), &progress, callback.as_ref(), || counter.add_files(&paths))?;
     Ok(count_result(counter, pool.as_ref(), py, pre.pattern()))
 }
 

@@ -94,9 +94,8 @@ pub fn write_shards(
             .par_iter()
             .map(|p| {
                 let text = read_document(p, policy)?;
-                let mut ids = tok.encode_ordinary(&text)?;
+                let mut ids = tok.encode_ordinary_in(&text, progress)?; // adds the bytes done
                 ids.extend(eot);
-                progress.add(text.len() as u64);
                 Ok(ids)
             })
             .collect::<Result<_>>()?;

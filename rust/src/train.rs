@@ -197,7 +197,7 @@ mod tests {
     fn counts(words: &[(&str, u64)]) -> WordCounts {
         let mut words: Vec<(Vec<u8>, u64)> = words.iter().map(|(w, c)| (w.as_bytes().to_vec(), *c)).collect();
         words.sort();
-        WordCounts { words, bytes: 0 }
+        WordCounts { words, bytes: 0, replaced: 0 }
     }
 
     /// Recount every pair at every step: slow and obviously right.

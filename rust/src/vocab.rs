@@ -58,9 +58,17 @@ impl Vocab {
                 }
             }
         }
+        // Only cuts whose two sides have lengths some token has can split a token in two; trying
+        // just those keeps this linear even for vocabularies of very long tokens.
+        let mut lengths: Vec<usize> = tokens.iter().map(Vec::len).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
         let mut pairs = FxHashMap::with_capacity_and_hasher(tokens.len() * 3, Default::default());
         for (id, bytes) in tokens.iter().enumerate() {
-            for cut in 1..bytes.len() {
+            for &cut in lengths.iter().take_while(|&&k| k < bytes.len()) {
+                if lengths.binary_search(&(bytes.len() - cut)).is_err() {
+                    continue;
+                }
                 if let (Some(&l), Some(&r)) = (ranks.get(&bytes[..cut]), ranks.get(&bytes[cut..])) {
                     pairs.insert(pair_key(l, r), id as u32);
                 }
