@@ -54,6 +54,7 @@ fn run_job<T: Send>(
     callback: Option<&Bound<'_, PyAny>>,
     job: impl FnOnce() -> crate::Result<T> + Send,
 ) -> PyResult2<T> {
+    py.check_signals()?; // a Ctrl-C that came while the arguments were being read
     let mut pending_err: Option<PyErr> = None;
     let result = std::thread::scope(|scope| {
         let handle = scope.spawn(move || match pool {
