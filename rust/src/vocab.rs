@@ -26,7 +26,26 @@ pub struct Vocab {
     pub byte_ids: [u32; 256],
     /// Special tokens, sorted by id.
     pub specials: Vec<(String, u32)>,
+    /// Bit (x << 8 | y) is set when some token holds byte x followed by byte y. Where a piece
+    /// has a byte pair no token holds, no merge can cross, so a long piece splits there.
+    bridges: Vec<u64>,
+    /// Tells this vocabulary's entries apart in the per-thread piece cache.
+    cache_key: u64,
 }
+
+/// Pieces that are not tokens themselves take the merge loop; text repeats them (Chinese runs,
+/// identifiers), so each thread remembers the ids of recent ones, for the last few vocabularies
+/// it used. Bounded: a vocabulary's map is emptied when full.
+type PieceCache = Vec<(u64, FxHashMap<Box<[u8]>, Box<[u32]>>)>;
+
+const PIECE_CACHE_LIMIT: usize = 1 << 15;
+const PIECE_CACHE_VOCABS: usize = 4;
+
+thread_local! {
+    static PIECE_CACHE: std::cell::RefCell<PieceCache> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+static NEXT_CACHE_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Vocab {
     /// Build from ordinary tokens (index = id) and special tokens. `source` names the origin for
@@ -97,7 +116,15 @@ impl Vocab {
                 )));
             }
         }
-        Ok(Vocab { tokens, ranks, pairs, byte_ids, specials })
+        let mut bridges = vec![0u64; 1024];
+        for t in &tokens {
+            for w in t.windows(2) {
+                let bit = (w[0] as usize) << 8 | w[1] as usize;
+                bridges[bit >> 6] |= 1 << (bit & 63);
+            }
+        }
+        let cache_key = NEXT_CACHE_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Vocab { tokens, ranks, pairs, byte_ids, specials, bridges, cache_key })
     }
 
     /// Ids 0..=255 are single bytes (`byte_order[id]` is the byte of token `id`), then one token
@@ -149,8 +176,36 @@ impl Vocab {
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
         match self.ranks.get(piece) {
             Some(&id) => out.push(id),
-            None => self.merge_piece(piece, out, u32::MAX),
+            None if piece.len() < 4 => self.merge_piece(piece, out, u32::MAX),
+            None => self.merge_cached(piece, out),
         }
+    }
+
+    fn merge_cached(&self, piece: &[u8], out: &mut Vec<u32>) {
+        PIECE_CACHE.with(|cell| {
+            let mut caches = cell.borrow_mut();
+            let slot = match caches.iter().position(|c| c.0 == self.cache_key) {
+                Some(i) => i,
+                None => {
+                    if caches.len() == PIECE_CACHE_VOCABS {
+                        caches.remove(0);
+                    }
+                    caches.push((self.cache_key, FxHashMap::default()));
+                    caches.len() - 1
+                }
+            };
+            let map = &mut caches[slot].1;
+            if let Some(ids) = map.get(piece) {
+                out.extend_from_slice(ids);
+                return;
+            }
+            let start = out.len();
+            self.merge_piece(piece, out, u32::MAX);
+            if map.len() >= PIECE_CACHE_LIMIT {
+                map.clear();
+            }
+            map.insert(piece.into(), out[start..].into());
+        })
     }
 
     /// Merge the bytes of one piece into token ids, appending them to `out`.
@@ -161,9 +216,26 @@ impl Vocab {
             return;
         }
         if piece.len() <= 64 {
-            self.merge_short(piece, out, max_rank)
-        } else {
-            self.merge_long(piece, out, max_rank)
+            return self.merge_short(piece, out, max_rank);
+        }
+        // A long piece: merge each stretch between byte pairs that no token holds on its own.
+        let mut start = 0;
+        for i in 1..piece.len() {
+            let bit = (piece[i - 1] as usize) << 8 | piece[i] as usize;
+            if self.bridges[bit >> 6] & (1 << (bit & 63)) == 0 {
+                self.merge_stretch(&piece[start..i], out, max_rank);
+                start = i;
+            }
+        }
+        self.merge_stretch(&piece[start..], out, max_rank);
+    }
+
+    #[inline]
+    fn merge_stretch(&self, stretch: &[u8], out: &mut Vec<u32>, max_rank: u32) {
+        match stretch.len() {
+            1 => out.push(self.byte_ids[stretch[0] as usize]),
+            2..=64 => self.merge_short(stretch, out, max_rank),
+            _ => self.merge_long(stretch, out, max_rank),
         }
     }
 
@@ -210,51 +282,61 @@ impl Vocab {
     }
 
     /// A heap over a linked list of parts: O(n log n) however long and repetitive the piece.
-    /// Ties between equal ranks go to the leftmost pair, as in the quadratic form.
+    /// Ties between equal ranks go to the leftmost pair, as in the quadratic form. Each heap entry
+    /// packs (rank, position) in one u64; an entry is current while `right_rank[position]` still
+    /// equals its rank, so stale entries are skipped without a lookup.
     fn merge_long(&self, piece: &[u8], out: &mut Vec<u32>, max_rank: u32) {
         use std::cmp::Reverse;
         use std::collections::BinaryHeap;
+        const NONE: u32 = u32::MAX;
         let n = piece.len();
         let mut ids: Vec<u32> = piece.iter().map(|&b| self.byte_ids[b as usize]).collect();
-        let mut next: Vec<usize> = (1..=n).collect(); // n means none
-        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
-        let mut alive = vec![true; n];
-        let mut heap = BinaryHeap::with_capacity(n);
+        let mut next: Vec<u32> = (1..=n as u32).collect();
+        next[n - 1] = NONE;
+        let mut prev: Vec<u32> = (0..n as u32).map(|i| i.wrapping_sub(1)).collect();
+        let mut right_rank: Vec<u32> = vec![NONE; n];
+        let mut heap: BinaryHeap<Reverse<u64>> = BinaryHeap::with_capacity(n);
+        let key = |rank: u32, i: u32| Reverse(((rank as u64) << 32) | i as u64);
         for i in 0..n - 1 {
             let r = self.rank(ids[i], ids[i + 1], max_rank);
-            if r != u32::MAX {
-                heap.push(Reverse((r, i)));
+            right_rank[i] = r;
+            if r != NONE {
+                heap.push(key(r, i as u32));
             }
         }
-        while let Some(Reverse((r, i))) = heap.pop() {
-            let j = next[i];
-            if !alive[i] || j >= n || self.rank(ids[i], ids[j], max_rank) != r {
-                continue; // stale entry
+        while let Some(Reverse(k)) = heap.pop() {
+            let (r, i) = ((k >> 32) as u32, k as u32 as usize);
+            if right_rank[i] != r {
+                continue; // stale
             }
+            let j = next[i] as usize;
             ids[i] = r;
-            alive[j] = false;
-            next[i] = next[j];
-            if next[j] < n {
-                prev[next[j]] = i;
-            }
-            if next[i] < n {
-                let rr = self.rank(r, ids[next[i]], max_rank);
-                if rr != u32::MAX {
-                    heap.push(Reverse((rr, i)));
+            right_rank[j] = NONE;
+            let after = next[j];
+            next[i] = after;
+            if after != NONE {
+                prev[after as usize] = i as u32;
+                let rr = self.rank(r, ids[after as usize], max_rank);
+                right_rank[i] = rr;
+                if rr != NONE {
+                    heap.push(key(rr, i as u32));
                 }
+            } else {
+                right_rank[i] = NONE;
             }
             let p = prev[i];
-            if p < n {
-                let rl = self.rank(ids[p], r, max_rank);
-                if rl != u32::MAX {
-                    heap.push(Reverse((rl, p)));
+            if p != NONE {
+                let rl = self.rank(ids[p as usize], r, max_rank);
+                right_rank[p as usize] = rl;
+                if rl != NONE {
+                    heap.push(key(rl, p));
                 }
             }
         }
-        let mut i = 0;
-        while i < n {
-            out.push(ids[i]);
-            i = next[i];
+        let mut i = 0u32;
+        while i != NONE {
+            out.push(ids[i as usize]);
+            i = next[i as usize];
         }
     }
 
