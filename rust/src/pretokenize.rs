@@ -158,6 +158,38 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// `\p{N}{1,3}` after a first digit that ends at `j`: the end of up to two more.
+    #[inline(always)]
+    fn digits(&self, mut j: usize) -> usize {
+        for _ in 0..2 {
+            if j >= self.b.len() || self.at(j).2 & N == 0 {
+                break;
+            }
+            j += self.at(j).1;
+        }
+        j
+    }
+
+    /// ` ?[^\s\p{L}\p{N}]+` then any bytes `tail` accepts (`[\r\n]*` or `[\r\n/]*`), from `i`
+    /// whose char has flags `f0`: the end, or None if it does not match here.
+    #[inline(always)]
+    fn punctuation(&self, i: usize, f0: u8, tail: impl Fn(u8) -> bool) -> Option<usize> {
+        let b = self.b;
+        let other = |f: u8| f & (L | N | S) == 0;
+        let start = if b[i] == b' ' && i + 1 < b.len() && other(self.at(i + 1).2) {
+            i + 1
+        } else if other(f0) {
+            i
+        } else {
+            return None;
+        };
+        let mut j = self.run(start, other);
+        while j < b.len() && tail(b[j]) {
+            j += 1;
+        }
+        Some(j)
+    }
+
     /// One GPT-2 piece starting at `i` (< len): its end.
     fn gpt2(&self, i: usize) -> usize {
         let b = self.b;
@@ -213,34 +245,11 @@ impl<'a> Scan<'a> {
         }
         // \p{N}{1,3}+
         if f0 & N != 0 {
-            let mut j = i + l0;
-            for _ in 0..2 {
-                if j >= n {
-                    break;
-                }
-                let (_, len, f) = self.at(j);
-                if f & N == 0 {
-                    break;
-                }
-                j += len;
-            }
-            return j;
+            return self.digits(i + l0);
         }
         // ` ?[^\s\p{L}\p{N}]++[\r\n]*+`
-        let other = |f: u8| f & (L | N | S) == 0;
-        let start = if c0 == 0x20 && i + 1 < n && other(self.at(i + 1).2) {
-            Some(i + 1)
-        } else if other(f0) {
-            Some(i)
-        } else {
-            None
-        };
-        if let Some(start) = start {
-            let mut j = self.run(start, other);
-            while j < n && (b[j] == b'\r' || b[j] == b'\n') {
-                j += 1;
-            }
-            return j;
+        if let Some(end) = self.punctuation(i, f0, |b| b == b'\r' || b == b'\n') {
+            return end;
         }
         // \s++$ | \s*[\r\n] | \s+(?!\S) | \s
         let (end, last, newline) = self.whitespace(i);
@@ -321,30 +330,11 @@ impl<'a> Scan<'a> {
         }
         // \p{N}{1,3}
         if f0 & N != 0 {
-            let mut j = i + l0;
-            for _ in 0..2 {
-                if j >= n || self.at(j).2 & N == 0 {
-                    break;
-                }
-                j += self.at(j).1;
-            }
-            return j;
+            return self.digits(i + l0);
         }
         // ` ?[^\s\p{L}\p{N}]+[\r\n/]*`
-        let other = |f: u8| f & (L | N | S) == 0;
-        let start = if c0 == 0x20 && i + 1 < n && other(self.at(i + 1).2) {
-            Some(i + 1)
-        } else if other(f0) {
-            Some(i)
-        } else {
-            None
-        };
-        if let Some(start) = start {
-            let mut j = self.run(start, other);
-            while j < n && matches!(b[j], b'\r' | b'\n' | b'/') {
-                j += 1;
-            }
-            return j;
+        if let Some(end) = self.punctuation(i, f0, |b| matches!(b, b'\r' | b'\n' | b'/')) {
+            return end;
         }
         // \s*[\r\n]+ | \s+(?!\S) | \s+
         let (end, last, newline) = self.whitespace(i);
