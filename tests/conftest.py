@@ -4,13 +4,12 @@ BPE_EXAMPLES sets how many examples each hypothesis test draws (CI keeps it smal
 run sets it to 100000)."""
 
 import os
-import sysconfig
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 import bpe
+from corpora import stdlib_files
 
 settings.register_profile(
     "bpe",
@@ -19,14 +18,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile("bpe")
-
-STDLIB = Path(sysconfig.get_paths()["stdlib"])
-
-
-def stdlib_files(limit: int | None = None) -> list[Path]:
-    files = sorted(p for p in STDLIB.rglob("*.py") if "site-packages" not in p.parts)
-    return files[:limit] if limit else files
-
 
 @pytest.fixture(autouse=True)
 def _doctest_bpe(doctest_namespace):

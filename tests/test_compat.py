@@ -17,7 +17,7 @@ import bpe
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import vocabs  # noqa: E402
 
-from conftest import stdlib_files  # noqa: E402
+from corpora import stdlib_files  # noqa: E402
 
 NAMES = ["gpt2", "cl100k_base", "o200k_base"]
 

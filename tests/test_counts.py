@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import bpe
-from conftest import stdlib_files
+from corpora import stdlib_files
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 import ray
 
 import bpe
-from conftest import stdlib_files
+from corpora import stdlib_files
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "distributed_count.py"
 _spec = importlib.util.spec_from_file_location("distributed_count", EXAMPLE)

@@ -101,7 +101,7 @@ def test_pickle_and_worker_processes(small_tok):
 
 
 def test_batch_equals_serial(small_tok):
-    texts = [p.read_text(errors="replace") for p in __import__("conftest").stdlib_files()[:40]] + ["", "x"]
+    texts = [p.read_text(errors="replace") for p in __import__("corpora").stdlib_files()[:40]] + ["", "x"]
     serial = [small_tok.encode_ordinary(t) for t in texts]
     assert small_tok.encode_batch(texts) == serial
     assert small_tok.encode_batch(texts, threads=1) == serial
@@ -109,7 +109,7 @@ def test_batch_equals_serial(small_tok):
 
 
 def test_long_text_is_split_without_changing_ids(small_tok):
-    text = "".join(p.read_text(errors="replace") for p in __import__("conftest").stdlib_files()[:300])
+    text = "".join(p.read_text(errors="replace") for p in __import__("corpora").stdlib_files()[:300])
     assert len(text) > 2_000_000
     ids = small_tok.encode_ordinary(text)  # cut at safe points and spread over the threads
     (whole,) = small_tok.encode_batch([text], threads=1, disallowed_special=())  # one thread: never cut

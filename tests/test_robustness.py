@@ -221,7 +221,7 @@ import signal  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-from conftest import stdlib_files  # noqa: E402
+from corpora import stdlib_files  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 import bpe
 import reference
-from conftest import stdlib_files
+from corpora import stdlib_files
 
 CORPORA = {
     "english": (
