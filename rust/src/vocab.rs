@@ -39,6 +39,7 @@ pub struct Vocab {
 type PieceCache = Vec<(u64, FxHashMap<Box<[u8]>, Box<[u32]>>)>;
 
 const PIECE_CACHE_LIMIT: usize = 1 << 15;
+const PIECE_CACHE_MAX_LEN: usize = 256;
 const PIECE_CACHE_VOCABS: usize = 4;
 
 thread_local! {
@@ -176,7 +177,9 @@ impl Vocab {
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
         match self.ranks.get(piece) {
             Some(&id) => out.push(id),
-            None if piece.len() < 4 => self.merge_piece(piece, out, u32::MAX),
+            // Short pieces merge faster than a lookup; long ones rarely repeat and would make the
+            // cache's memory unbounded.
+            None if piece.len() < 4 || piece.len() > PIECE_CACHE_MAX_LEN => self.merge_piece(piece, out, u32::MAX),
             None => self.merge_cached(piece, out),
         }
     }
