@@ -173,15 +173,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Read a whole file as text, with errors that name it.
-pub fn read_text(path: &Path) -> Result<String> {
-    if path.is_dir() {
-        return Err(Error::Value(format!("{}: is a directory, not a file", path.display())));
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    String::from_utf8(bytes).map_err(|e| Error::Utf8(path.display().to_string(), e.utf8_error().valid_up_to() as u64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
