@@ -12,6 +12,9 @@
 //! ```
 //!
 //! Lines starting with `#`, and everything after a tab on a merge line, are for people only.
+//!
+//! A file of a few lines can spell enormous tokens (each merge may double the longest one), so
+//! the reader refuses a file whose tokens would take more than [`MAX_TOKEN_BYTES`] in all.
 
 use crate::encode::Tokenizer;
 use crate::error::{Error, Result};
@@ -23,6 +26,9 @@ use std::path::Path;
 
 pub const MAGIC: &str = "bpe-tokenizer";
 pub const VERSION: u32 = 1;
+/// The most bytes the tokens of a `.bpe` file may spell in all: far above any real vocabulary
+/// (whose tokens take a few megabytes), far below what forty doubling merges would allocate.
+pub const MAX_TOKEN_BYTES: u64 = 1 << 30;
 
 /// A token's bytes for people: UTF-8 shown as text, other bytes as \xNN, in quotes.
 pub fn show_bytes(bytes: &[u8]) -> String {
@@ -125,7 +131,10 @@ pub fn from_bpe_text(text: &str, source: &str) -> Result<Tokenizer> {
         }
     }
     let (count_line, count) = expected_merges.ok_or_else(|| bad(0, "the file ends before its \"merges\" line (truncated?)".into()))?;
-    merges.reserve(count);
+    // The count is only a promise: a corrupt one must not reserve terabytes.
+    merges.reserve(count.min(text.len() / 4));
+    let mut lengths: Vec<u64> = order.iter().map(|_| 1).collect();
+    let mut total_bytes = 256u64;
     for (n, line) in lines {
         let body = line.split('\t').next().unwrap_or("");
         let mut it = body.split(' ');
@@ -139,6 +148,12 @@ pub fn from_bpe_text(text: &str, source: &str) -> Result<Tokenizer> {
         if l >= next_id || r >= next_id {
             return Err(bad(n, format!("merge {l} {r} names a token that does not exist yet (ids so far end at {})", next_id - 1)));
         }
+        let length = lengths[l as usize] + lengths[r as usize];
+        total_bytes += length;
+        if total_bytes > MAX_TOKEN_BYTES {
+            return Err(bad(n, format!("the merges so far spell tokens of more than {MAX_TOKEN_BYTES} bytes in all; the file is corrupt")));
+        }
+        lengths.push(length);
         merges.push((l, r));
     }
     if merges.len() != count {
