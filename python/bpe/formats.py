@@ -194,6 +194,13 @@ def from_huggingface(path: PathLike) -> Tokenizer:
     """A HF ``tokenizer.json`` holding a byte-level BPE model."""
     path = Path(os.fspath(path))
     data = _read_json(path)
+    try:
+        return _from_huggingface_data(data, path)
+    except (TypeError, KeyError, AttributeError) as e:  # a value of the wrong type or shape
+        raise ValueError(f"{path}: malformed tokenizer.json ({type(e).__name__}: {e})") from None
+
+
+def _from_huggingface_data(data: object, path: Path) -> Tokenizer:
     model = data.get("model") if isinstance(data, dict) else None
     if not isinstance(model, dict) or model.get("type", "BPE") != "BPE" or "vocab" not in model:
         raise ValueError(f"{path}: not a BPE tokenizer.json (no model of type BPE with a vocab)")
@@ -369,6 +376,8 @@ def _read_json(path: Path):
             return json.load(f)
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}, line {e.lineno}: not valid JSON ({e.msg}; truncated?)") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply to be a tokenizer file") from None
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: not UTF-8 at byte offset {e.start}") from None
 
