@@ -106,6 +106,14 @@ def test_batch_equals_serial(small_tok):
     assert small_tok.encode_batch(texts) == serial
     assert small_tok.encode_batch(texts, threads=1) == serial
     assert small_tok.encode_ordinary_batch(texts, threads=2) == serial
+    assert small_tok.encode_batch([]) == []
+
+
+def test_batch_error_in_one_text_names_it(small_tok):
+    texts = ["plain text"] * 100 + ["a <|endoftext|> b"] + ["more"] * 100
+    with pytest.raises(ValueError, match="endoftext"):
+        small_tok.encode_batch(texts)
+    assert small_tok.special_tokens["<|endoftext|>"] in small_tok.encode_batch(texts, allowed_special="all")[100]
 
 
 def test_long_text_is_split_without_changing_ids(small_tok):

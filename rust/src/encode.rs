@@ -39,8 +39,22 @@ impl Tokenizer {
         self.vocab.specials.iter().find(|s| s.0 == text).map(|s| s.1)
     }
 
+    /// Each piece is looked up one piece late: its table slot is prefetched when the scanner
+    /// finds it, and read after the scanner has found the next, so the memory latency overlaps.
     fn encode_pieces(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
-        self.pre.split(text, |piece| self.vocab.encode_piece(piece.as_bytes(), out))
+        let mut pending: &[u8] = &[];
+        self.pre.split(text, |piece| {
+            let piece = piece.as_bytes();
+            self.vocab.prefetch(piece);
+            if !pending.is_empty() {
+                self.vocab.encode_piece(pending, out);
+            }
+            pending = piece;
+        })?;
+        if !pending.is_empty() {
+            self.vocab.encode_piece(pending, out);
+        }
+        Ok(())
     }
 
     /// Cut `text` into pieces of about `target` bytes at points where the pre-tokenizer is known
@@ -157,21 +171,18 @@ impl Tokenizer {
 
     /// `count`, reporting to `progress` and stopping when it is cancelled.
     pub fn count_in(&self, text: &str, policy: &SpecialPolicy, progress: &Progress) -> Result<usize> {
-        // Counting reuses one buffer per piece run; only the length is kept.
+        // Counting reuses one buffer for the ids of a chunk; only the length is kept.
         if policy.allowed.is_empty() && policy.disallowed.is_empty() {
             let mut n = 0usize;
             let mut buf = Vec::new();
-            let vocab = &self.vocab;
             for chunk in self.safe_chunks(text, PARALLEL_MIN) {
                 if progress.cancelled() {
                     return Err(Error::Interrupted);
                 }
                 progress.add(chunk.len() as u64);
-                self.pre.split(chunk, |piece| {
-                    buf.clear();
-                    vocab.encode_piece(piece.as_bytes(), &mut buf);
-                    n += buf.len();
-                })?;
+                buf.clear();
+                self.encode_pieces(chunk, &mut buf)?;
+                n += buf.len();
             }
             return Ok(n);
         }

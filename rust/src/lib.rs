@@ -9,6 +9,7 @@ pub mod counts;
 pub mod encode;
 pub mod error;
 pub mod formats;
+mod lookup;
 pub mod pretokenize;
 pub mod shards;
 pub mod train;

@@ -190,6 +190,46 @@ impl<'a> Scan<'a> {
         Some(j)
     }
 
+    /// Call `f` on each piece, `piece_end` finding where the piece at `i` ends.
+    #[inline(always)]
+    fn each<'t>(&self, text: &'t str, f: &mut impl FnMut(&'t str), piece_end: impl Fn(&Self, usize) -> usize) {
+        let mut i = 0;
+        while i < self.b.len() {
+            let end = piece_end(self, i);
+            f(&text[i..end]);
+            i = end;
+        }
+    }
+
+    /// The common case of GPT-2 and cl100k, ` ?[A-Za-z]+` ending before an ASCII byte that is
+    /// not a letter: its end, or None to take the general path (which gives the same end here).
+    #[inline(always)]
+    fn ascii_word(&self, i: usize) -> Option<usize> {
+        let b = self.b;
+        let s = i + (b[i] == b' ') as usize;
+        let mut j = s;
+        while j < b.len() && b[j].is_ascii_alphabetic() {
+            j += 1;
+        }
+        (j > s && (j == b.len() || b[j] < 0x80)).then_some(j)
+    }
+
+    /// The common case of o200k, ` ?[A-Z]?[a-z]+` ending before an ASCII byte that is not a
+    /// lowercase letter or an apostrophe: its end, or None to take the general path.
+    #[inline(always)]
+    fn o200k_ascii_word(&self, i: usize) -> Option<usize> {
+        let b = self.b;
+        let mut j = i + (b[i] == b' ') as usize;
+        if j < b.len() && b[j].is_ascii_uppercase() {
+            j += 1;
+        }
+        let lower = j;
+        while j < b.len() && b[j].is_ascii_lowercase() {
+            j += 1;
+        }
+        (j > lower && (j == b.len() || (b[j] < 0x80 && b[j] != b'\''))).then_some(j)
+    }
+
     /// One GPT-2 piece starting at `i` (< len): its end.
     fn gpt2(&self, i: usize) -> usize {
         let b = self.b;
@@ -432,15 +472,11 @@ impl Pretokenizer {
         match &self.kind {
             Kind::Builtin(which) => {
                 let scan = Scan { b, table: &classes().table };
-                let mut i = 0;
-                while i < b.len() {
-                    let end = match which {
-                        Builtin::Gpt2 => scan.gpt2(i),
-                        Builtin::Cl100k => scan.cl100k(i),
-                        Builtin::O200k => scan.o200k(i),
-                    };
-                    f(&text[i..end]);
-                    i = end;
+                // One loop per pattern, so each scanner inlines into its own.
+                match which {
+                    Builtin::Gpt2 => scan.each(text, &mut f, |s, i| s.ascii_word(i).unwrap_or_else(|| s.gpt2(i))),
+                    Builtin::Cl100k => scan.each(text, &mut f, |s, i| s.ascii_word(i).unwrap_or_else(|| s.cl100k(i))),
+                    Builtin::O200k => scan.each(text, &mut f, |s, i| s.o200k_ascii_word(i).unwrap_or_else(|| s.o200k(i))),
                 }
             }
             Kind::Custom(regex) => {

@@ -12,7 +12,7 @@ use pyo3::exceptions::{
     PyFileNotFoundError, PyIsADirectoryError, PyKeyboardInterrupt, PyOSError, PyPermissionError, PyValueError,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyIterator};
+use pyo3::types::{PyBytes, PyIterator, PyList};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,6 +119,17 @@ pub struct CoreTokenizer {
     inner: Arc<Tokenizer>,
 }
 
+impl CoreTokenizer {
+    fn wrap(tok: Tokenizer) -> Self {
+        CoreTokenizer { inner: Arc::new(tok) }
+    }
+
+    /// `ids` as a Python list of ints.
+    fn id_list<'py>(&self, py: Python<'py>, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, ids)
+    }
+}
+
 #[pymethods]
 impl CoreTokenizer {
     /// Build from ordinary tokens (index = id) and special tokens (text, id).
@@ -126,13 +137,13 @@ impl CoreTokenizer {
     fn from_ranked(tokens: Vec<Vec<u8>>, specials: Vec<(String, u32)>, pattern: &str, source: &str) -> PyResult<Self> {
         let pre = Pretokenizer::new(pattern).map_err(to_py)?;
         let vocab = Vocab::new(tokens, specials, source).map_err(to_py)?;
-        Ok(CoreTokenizer { inner: Arc::new(Tokenizer::new(vocab, pre).map_err(to_py)?) })
+        Ok(CoreTokenizer::wrap(Tokenizer::new(vocab, pre).map_err(to_py)?))
     }
 
     #[staticmethod]
     fn from_bpe_text(py: Python<'_>, text: &str, source: &str) -> PyResult<Self> {
         let tok = py.allow_threads(|| formats::from_bpe_text(text, source)).map_err(to_py)?;
-        Ok(CoreTokenizer { inner: Arc::new(tok) })
+        Ok(CoreTokenizer::wrap(tok))
     }
 
     fn to_bpe_text(&self, py: Python<'_>) -> PyResult<String> {
@@ -187,18 +198,27 @@ impl CoreTokenizer {
             .map_err(to_py)
     }
 
-    fn encode_ordinary(&self, py: Python<'_>, text: &str) -> PyResult<Vec<u32>> {
+    fn encode_ordinary<'py>(&self, py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyList>> {
         let tok = &self.inner;
-        interruptible(py, text.len(), |p| tok.encode_ordinary_in(text, p))
+        let ids = interruptible(py, text.len(), |p| tok.encode_ordinary_in(text, p))?;
+        self.id_list(py, &ids)
     }
 
-    fn encode(&self, py: Python<'_>, text: &str, allowed: Vec<String>, disallowed: Vec<String>) -> PyResult<Vec<u32>> {
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        allowed: Vec<String>,
+        disallowed: Vec<String>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let (tok, p) = (&self.inner, policy(allowed, disallowed));
-        interruptible(py, text.len(), |pr| tok.encode_in(text, &p, pr))
+        let ids = interruptible(py, text.len(), |pr| tok.encode_in(text, &p, pr))?;
+        self.id_list(py, &ids)
     }
 
-    fn encode_bytes(&self, py: Python<'_>, data: &[u8]) -> PyResult<Vec<u32>> {
-        py.allow_threads(|| self.inner.encode_bytes(data)).map_err(to_py)
+    fn encode_bytes<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        let ids = py.allow_threads(|| self.inner.encode_bytes(data)).map_err(to_py)?;
+        self.id_list(py, &ids)
     }
 
     fn count(&self, py: Python<'_>, text: &str, allowed: Vec<String>, disallowed: Vec<String>) -> PyResult<usize> {
@@ -220,25 +240,76 @@ impl CoreTokenizer {
         Ok(PyBytes::new(py, &packed))
     }
 
+    /// Encode many texts on worker threads while this thread turns finished ones into Python
+    /// lists (the one part that needs the GIL), so the two overlap.
     #[pyo3(signature = (texts, allowed, disallowed, threads=None))]
-    fn encode_batch(
+    fn encode_batch<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         texts: Vec<String>,
         allowed: Vec<String>,
         disallowed: Vec<String>,
         threads: Option<usize>,
-    ) -> PyResult<Vec<Vec<u32>>> {
+    ) -> PyResult<Bound<'py, PyList>> {
+        use rayon::prelude::*;
+        use std::sync::mpsc;
         let p = policy(allowed, disallowed);
         let pool = pool(threads)?;
-        py.allow_threads(|| {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            match &pool {
-                Some(pool) => pool.install(|| self.inner.encode_batch(&refs, &p)),
-                None => self.inner.encode_batch(&refs, &p),
+        let progress = Progress::default();
+        let mut lists: Vec<Option<Bound<'py, PyList>>> = (0..texts.len()).map(|_| None).collect();
+        let (tx, rx) = mpsc::channel::<(usize, crate::Result<Vec<u32>>)>();
+        let rx = std::sync::Mutex::new(rx); // only this thread reads it; the lock makes it Sync
+        let outcome = std::thread::scope(|scope| -> PyResult<()> {
+            let (texts, p, progress) = (&texts, &p, &progress);
+            let inner = &self.inner;
+            let work = move || {
+                texts.par_iter().enumerate().for_each_with(tx, |tx, (i, t)| {
+                    if !progress.cancelled() {
+                        let _ = tx.send((i, inner.encode_in(t, p, &Progress::default())));
+                    }
+                })
+            };
+            scope.spawn(move || match &pool {
+                Some(pool) => pool.install(work),
+                None => work(),
+            });
+            let mut failure = None;
+            loop {
+                // Take what is finished; wait (without the GIL) only when nothing is.
+                let ready = rx.lock().unwrap().try_recv(); // the guard must not outlive this line
+                let next = match ready {
+                    Ok(item) => Some(item),
+                    Err(mpsc::TryRecvError::Disconnected) => None,
+                    Err(mpsc::TryRecvError::Empty) => {
+                        match py.allow_threads(|| rx.lock().unwrap().recv_timeout(Duration::from_millis(100))) {
+                            Ok(item) => Some(item),
+                            Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                            Err(mpsc::RecvTimeoutError::Timeout) => {
+                                if let Err(e) = py.check_signals() {
+                                    progress.cancel();
+                                    failure.get_or_insert(e);
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                };
+                let Some((i, ids)) = next else { break };
+                if failure.is_some() {
+                    continue;
+                }
+                match ids.map_err(to_py).and_then(|ids| self.id_list(py, &ids)) {
+                    Ok(list) => lists[i] = Some(list),
+                    Err(e) => {
+                        progress.cancel();
+                        failure = Some(e);
+                    }
+                }
             }
-        })
-        .map_err(to_py)
+            failure.map_or(Ok(()), Err)
+        });
+        outcome?;
+        PyList::new(py, lists.into_iter().map(|l| l.expect("every text was encoded")))
     }
 
     fn decode_bytes<'py>(&self, py: Python<'py>, ids: Vec<i64>) -> PyResult<Bound<'py, PyBytes>> {
@@ -495,7 +566,7 @@ fn train_counts(
         Some(p) => p.install(|| crate::corpus_tokens(&tok, &words)),
         None => crate::corpus_tokens(&tok, &words),
     });
-    Ok((CoreTokenizer { inner: Arc::new(tok) }, n, tokens))
+    Ok((CoreTokenizer::wrap(tok), n, tokens))
 }
 
 /// Check a vocabulary size against the special tokens, as training would.

@@ -7,21 +7,19 @@
 //! on ids alone.
 
 use crate::error::{Error, Result};
+use crate::lookup::{PairIds, TokenIds};
 use rustc_hash::FxHashMap;
 
-#[inline(always)]
-pub fn pair_key(left: u32, right: u32) -> u64 {
-    ((left as u64) << 32) | right as u64
-}
+pub use crate::lookup::pair_key;
 
 #[derive(Clone, Debug)]
 pub struct Vocab {
     /// Bytes of each ordinary token; the index is the id (and rank).
     pub tokens: Vec<Vec<u8>>,
     /// Ordinary token bytes → id.
-    pub ranks: FxHashMap<Vec<u8>, u32>,
+    ids: TokenIds,
     /// (left id, right id) → id of the token their concatenation spells.
-    pub pairs: FxHashMap<u64, u32>,
+    pairs: PairIds,
     /// Id of each single byte.
     pub byte_ids: [u32; 256],
     /// Special tokens, sorted by id.
@@ -42,6 +40,9 @@ const PIECE_CACHE_LIMIT: usize = 1 << 15;
 const PIECE_CACHE_MAX_LEN: usize = 256;
 const PIECE_CACHE_VOCABS: usize = 4;
 
+/// A long piece whose runs of one byte average at least this length merges in run-length form.
+const RUN_MIN_LEN: usize = 16;
+
 thread_local! {
     static PIECE_CACHE: std::cell::RefCell<PieceCache> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -52,12 +53,13 @@ impl Vocab {
     /// Build from ordinary tokens (index = id) and special tokens. `source` names the origin for
     /// error messages.
     pub fn new(tokens: Vec<Vec<u8>>, mut specials: Vec<(String, u32)>, source: &str) -> Result<Self> {
-        let mut ranks = FxHashMap::with_capacity_and_hasher(tokens.len(), Default::default());
+        let mut first_id: FxHashMap<&[u8], u32> =
+            FxHashMap::with_capacity_and_hasher(tokens.len(), Default::default());
         for (id, bytes) in tokens.iter().enumerate() {
             if bytes.is_empty() {
                 return Err(Error::Format(source.into(), 0, format!("token {id} is empty")));
             }
-            if let Some(first) = ranks.insert(bytes.clone(), id as u32) {
+            if let Some(first) = first_id.insert(bytes, id as u32) {
                 return Err(Error::Format(
                     source.into(),
                     0,
@@ -67,7 +69,7 @@ impl Vocab {
         }
         let mut byte_ids = [0u32; 256];
         for b in 0..=255u8 {
-            match ranks.get(&[b][..]) {
+            match first_id.get(&[b][..]) {
                 Some(&id) => byte_ids[b as usize] = id,
                 None => {
                     return Err(Error::Format(
@@ -83,17 +85,20 @@ impl Vocab {
         let mut lengths: Vec<usize> = tokens.iter().map(Vec::len).collect();
         lengths.sort_unstable();
         lengths.dedup();
-        let mut pairs = FxHashMap::with_capacity_and_hasher(tokens.len() * 3, Default::default());
+        let mut pairs = Vec::with_capacity(tokens.len() * 3);
         for (id, bytes) in tokens.iter().enumerate() {
             for &cut in lengths.iter().take_while(|&&k| k < bytes.len()) {
                 if lengths.binary_search(&(bytes.len() - cut)).is_err() {
                     continue;
                 }
-                if let (Some(&l), Some(&r)) = (ranks.get(&bytes[..cut]), ranks.get(&bytes[cut..])) {
-                    pairs.insert(pair_key(l, r), id as u32);
+                if let (Some(&l), Some(&r)) = (first_id.get(&bytes[..cut]), first_id.get(&bytes[cut..])) {
+                    pairs.push((l, r, id as u32));
                 }
             }
         }
+        let ids = TokenIds::new(&tokens);
+        drop(first_id);
+        let pairs = PairIds::new(&pairs);
         specials.sort_by_key(|s| s.1);
         let mut seen = std::collections::HashSet::new();
         for (text, id) in &specials {
@@ -125,7 +130,7 @@ impl Vocab {
             }
         }
         let cache_key = NEXT_CACHE_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Vocab { tokens, ranks, pairs, byte_ids, specials, bridges, cache_key })
+        Ok(Vocab { tokens, ids, pairs, byte_ids, specials, bridges, cache_key })
     }
 
     /// Ids 0..=255 are single bytes (`byte_order[id]` is the byte of token `id`), then one token
@@ -172,11 +177,17 @@ impl Vocab {
         Err(Error::TokenId(id, self.n_vocab()))
     }
 
+    /// Start loading what `encode_piece(piece)` will look up first.
+    #[inline(always)]
+    pub fn prefetch(&self, piece: &[u8]) {
+        self.ids.prefetch(piece)
+    }
+
     /// The ids of one pre-tokenizer piece, appended to `out`: a piece that is a token is one id.
     #[inline]
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
-        match self.ranks.get(piece) {
-            Some(&id) => out.push(id),
+        match self.ids.get(piece) {
+            Some(id) => out.push(id),
             // Short pieces merge faster than a lookup; long ones rarely repeat and would make the
             // cache's memory unbounded.
             None if piece.len() < 4 || piece.len() > PIECE_CACHE_MAX_LEN => self.merge_piece(piece, out, u32::MAX),
@@ -214,9 +225,10 @@ impl Vocab {
     /// Merge the bytes of one piece into token ids, appending them to `out`.
     /// `max_rank` limits the merges to tokens of lower id (used to recover merge lists).
     pub fn merge_piece(&self, piece: &[u8], out: &mut Vec<u32>, max_rank: u32) {
-        if piece.len() == 1 {
-            out.push(self.byte_ids[piece[0] as usize]);
-            return;
+        match piece.len() {
+            0 => return,
+            1 => return out.push(self.byte_ids[piece[0] as usize]),
+            _ => {}
         }
         if piece.len() <= 64 {
             return self.merge_short(piece, out, max_rank);
@@ -244,8 +256,8 @@ impl Vocab {
 
     #[inline(always)]
     fn rank(&self, l: u32, r: u32, max_rank: u32) -> u32 {
-        match self.pairs.get(&pair_key(l, r)) {
-            Some(&t) if t < max_rank => t,
+        match self.pairs.get(l, r) {
+            Some(t) if t < max_rank => t,
             _ => u32::MAX,
         }
     }
@@ -284,16 +296,109 @@ impl Vocab {
         out.extend_from_slice(parts.as_slice());
     }
 
-    /// A heap over a linked list of parts: O(n log n) however long and repetitive the piece.
-    /// Ties between equal ranks go to the leftmost pair, as in the quadratic form. Each heap entry
-    /// packs (rank, position) in one u64; an entry is current while `right_rank[position]` still
-    /// equals its rank, so stale entries are skipped without a lookup.
+    /// A long stretch: in run-length form when it is made of long runs of one byte, else by the
+    /// heap form.
     fn merge_long(&self, piece: &[u8], out: &mut Vec<u32>, max_rank: u32) {
+        let runs = piece.chunk_by(|a, b| a == b).count();
+        if runs * RUN_MIN_LEN <= piece.len() {
+            let runs = piece.chunk_by(|a, b| a == b).map(|r| (self.byte_ids[r[0] as usize], r.len())).collect();
+            return self.merge_runs(runs, out, max_rank);
+        }
+        self.merge_ids(piece.iter().map(|&b| self.byte_ids[b as usize]).collect(), out, max_rank)
+    }
+
+    /// The merge loop over a run-length form, for pieces made of long runs of one byte (1 MB of
+    /// spaces): a run of k copies of `a` whose pair (a, a) merges first becomes k/2 copies of
+    /// the merged token in one step, as the pairwise loop would merge them left to right, as long
+    /// as no pair the step creates would merge before the step ends. Otherwise a step merges one
+    /// pair, exactly as the pairwise loop does. Each step costs the number of runs; past a budget
+    /// linear in the piece's length, the rest goes to the heap form, so no input is slower than it.
+    fn merge_runs(&self, mut runs: Vec<(u32, usize)>, out: &mut Vec<u32>, max_rank: u32) {
+        let n: usize = runs.iter().map(|r| r.1).sum();
+        let mut budget = 4 * n;
+        let rank = |l: u32, r: u32| self.rank(l, r, max_rank);
+        loop {
+            // The lowest-ranked pair, leftmost among equals: inside a run (at its start) or
+            // across the boundary after it (at its end).
+            let (mut best, mut at, mut inside) = (u32::MAX, 0, false);
+            for (i, &(a, k)) in runs.iter().enumerate() {
+                if k >= 2 {
+                    let r = rank(a, a);
+                    if r < best {
+                        (best, at, inside) = (r, i, true);
+                    }
+                }
+                if let Some(&(b, _)) = runs.get(i + 1) {
+                    let r = rank(a, b);
+                    if r < best {
+                        (best, at, inside) = (r, i, false);
+                    }
+                }
+            }
+            if best == u32::MAX {
+                break;
+            }
+            budget = budget.saturating_sub(runs.len());
+            if budget == 0 {
+                let ids = runs.iter().flat_map(|&(a, k)| std::iter::repeat_n(a, k)).collect();
+                return self.merge_ids(ids, out, max_rank);
+            }
+            let t = best;
+            if inside {
+                let (a, k) = runs[at];
+                let prev = at.checked_sub(1).map(|i| runs[i].0);
+                // The whole run pairs up left to right unless a pair made on the way (t t, t a,
+                // or the run before with t) would merge first.
+                let whole = rank(t, a) > t && (k < 4 || rank(t, t) > t) && prev.map_or(true, |p| rank(p, t) > t);
+                let mut repl: Vec<(u32, usize)> = Vec::with_capacity(2);
+                if whole {
+                    repl.push((t, k / 2));
+                    if k % 2 == 1 {
+                        repl.push((a, 1));
+                    }
+                } else {
+                    repl.push((t, 1));
+                    if k > 2 {
+                        repl.push((a, k - 2));
+                    }
+                }
+                runs.splice(at..at + 1, repl);
+            } else {
+                runs[at].1 -= 1;
+                runs[at + 1].1 -= 1;
+                runs.insert(at + 1, (t, 1));
+            }
+            // Drop emptied runs and join neighbours of one token.
+            let mut w = 0;
+            for i in 0..runs.len() {
+                let r = runs[i];
+                if r.1 == 0 {
+                    continue;
+                }
+                if w > 0 && runs[w - 1].0 == r.0 {
+                    runs[w - 1].1 += r.1;
+                } else {
+                    runs[w] = r;
+                    w += 1;
+                }
+            }
+            runs.truncate(w);
+        }
+        for (a, k) in runs {
+            out.extend(std::iter::repeat_n(a, k));
+        }
+    }
+
+    /// The heap form of the merge loop, from a sequence of ids: a heap over a linked list of
+    /// parts, O(n log n) however long and repetitive the piece. Ties between equal ranks go to the
+    /// leftmost pair, as in the quadratic form. Each heap entry packs (rank, position) in one u64;
+    /// an entry is current while `right_rank[position]` still equals its rank, so stale entries
+    /// are skipped without a lookup.
+    fn merge_ids(&self, mut ids: Vec<u32>, out: &mut Vec<u32>, max_rank: u32) {
         use std::cmp::Reverse;
         use std::collections::BinaryHeap;
         const NONE: u32 = u32::MAX;
-        let n = piece.len();
-        let mut ids: Vec<u32> = piece.iter().map(|&b| self.byte_ids[b as usize]).collect();
+        let n = ids.len();
         let mut next: Vec<u32> = (1..=n as u32).collect();
         next[n - 1] = NONE;
         let mut prev: Vec<u32> = (0..n as u32).map(|i| i.wrapping_sub(1)).collect();
@@ -468,6 +573,63 @@ mod tests {
         v.merge_piece(b"aaaaa", &mut out, u32::MAX);
         // a a a a a → (aa) a a a → (aa)(aa) a: leftmost first; then aa+a → aaa.
         assert_eq!(out, vec![256, 257]);
+    }
+
+    /// The run-length form against the heap form on vocabularies whose ranks follow no order
+    /// (a long token may rank before its parts, single bytes may rank last) and inputs of runs.
+    #[test]
+    fn run_length_merges_equal_the_heap_form() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for round in 0..1000 {
+            let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+            let mut seen: std::collections::HashSet<Vec<u8>> = tokens.iter().cloned().collect();
+            for _ in 0..rnd(60) + 5 {
+                let len = rnd(6) + 2;
+                let mut t: Vec<u8> = match rnd(3) {
+                    0 => (0..len).map(|_| b"ab"[rnd(2)]).collect(),
+                    _ => vec![b"ab "[rnd(3)]; len],
+                };
+                if rnd(3) == 0 {
+                    t[0] = b"ab \n"[rnd(4)]; // a run after another byte
+                }
+                if seen.insert(t.clone()) {
+                    tokens.push(t);
+                }
+            }
+            for i in (1..tokens.len()).rev() {
+                let j = rnd(i + 1);
+                tokens.swap(i, j);
+            }
+            let v = Vocab::new(tokens, vec![], "random").unwrap();
+            for _ in 0..20 {
+                let mut text = Vec::new();
+                for _ in 0..rnd(5) + 1 {
+                    let len = [rnd(4) + 1, rnd(40) + 1, rnd(400) + 1][rnd(3)];
+                    text.extend(std::iter::repeat_n(b"ab \n"[rnd(4)], len));
+                }
+                if rnd(4) == 0 {
+                    // Many short runs: the step budget runs out and the heap form finishes.
+                    text.extend(b"ab".repeat(rnd(300)));
+                }
+                let ids: Vec<u32> = text.iter().map(|&b| v.byte_ids[b as usize]).collect();
+                let runs = text.chunk_by(|a, b| a == b).map(|r| (v.byte_ids[r[0] as usize], r.len())).collect();
+                let (mut by_runs, mut by_heap) = (Vec::new(), Vec::new());
+                v.merge_runs(runs, &mut by_runs, u32::MAX);
+                v.merge_ids(ids, &mut by_heap, u32::MAX);
+                assert_eq!(by_runs, by_heap, "round {round}: {:?}", String::from_utf8_lossy(&text));
+                if text.len() <= 64 {
+                    let mut by_pairs = Vec::new();
+                    v.merge_short(&text, &mut by_pairs, u32::MAX);
+                    assert_eq!(by_runs, by_pairs);
+                }
+            }
+        }
     }
 
     #[test]
