@@ -291,6 +291,8 @@ def _train(cfg: TrainConfig, tok, ctx: Dist, device: torch.device) -> dict:
     say(f"model {model.num_params() / 1e6:.2f}M parameters, {mconf.n_layer} layers, width {mconf.n_embd}, "
         f"context {mconf.block_size}, vocab {mconf.vocab_size}; {total} tokens per step "
         f"({ctx.world_size} x {accum} x {cfg.batch_size} x {mconf.block_size}); device {device}")
+    if ckpt:
+        say(f"resuming at step {step} from {ckpt_path}")
 
     runner.train()
     t_log, tokens_since, interrupted = time.perf_counter(), 0, False
