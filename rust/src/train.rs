@@ -1,8 +1,9 @@
 //! The merge loop: from word counts to an ordered list of merges.
 //!
 //! Words live in one flat arena of u32 symbols (each word's length shrinks in place as merges
-//! apply); pair counts are i64 in a hash map; an index maps each pair to the words holding it; a
-//! max-heap with lazy invalidation picks the next pair.
+//! apply); one hash map holds each live pair's i64 count and the words holding it (a few inline,
+//! more on the heap; dropped when no word holds the pair any more); a max-heap with lazy
+//! invalidation picks the next pair.
 //!
 //! The rule, so that the same counts give the same merges on any machine and thread count:
 //! the pair with the highest count is merged next; among equal counts, the pair with the smallest
@@ -52,42 +53,48 @@ pub fn train(counts: &WordCounts, n_merges: usize, progress: &Progress) -> Resul
     }
     let n_words = arena.len.len();
 
-    // Initial pair counts and the pair → words index, built in parallel over ranges of words.
+    // Initial pair counts, and how many words hold each pair, in parallel over ranges of words;
+    // then the pair → words index, each list allocated at its exact length (no growth slack and
+    // no per-thread copies, which at a GB of text were most of the memory).
     let chunk = n_words.div_ceil(rayon::current_num_threads().max(1) * 4).max(1024);
-    let partials: Vec<(FxHashMap<u64, i64>, FxHashMap<u64, Vec<u32>>)> = (0..n_words)
+    let partials: Vec<FxHashMap<u64, (i64, u32, u32)>> = (0..n_words)
         .into_par_iter()
         .chunks(chunk)
         .map(|ws| {
-            let mut counts: FxHashMap<u64, i64> = FxHashMap::default();
-            let mut index: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
+            // pair → (count, words holding it, last word seen)
+            let mut counts: FxHashMap<u64, (i64, u32, u32)> = FxHashMap::default();
             for w in ws {
-                let word = arena.word(w);
-                for p in word.windows(2) {
-                    let key = pair_key(p[0], p[1]);
-                    *counts.entry(key).or_insert(0) += arena.count[w];
-                    let list = index.entry(key).or_default();
-                    if list.last() != Some(&(w as u32)) {
-                        list.push(w as u32);
+                for p in arena.word(w).windows(2) {
+                    let e = counts.entry(pair_key(p[0], p[1])).or_insert((0, 0, u32::MAX));
+                    e.0 += arena.count[w];
+                    if e.2 != w as u32 {
+                        (e.1, e.2) = (e.1 + 1, w as u32);
                     }
                 }
             }
-            (counts, index)
+            counts
         })
         .collect();
-    let mut pair_counts: FxHashMap<u64, i64> = FxHashMap::default();
-    let mut index: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
-    for (c, i) in partials {
-        for (k, v) in c {
-            *pair_counts.entry(k).or_insert(0) += v;
+    let mut pairs: FxHashMap<u64, Pair> = FxHashMap::default();
+    let mut holders: FxHashMap<u64, u32> = FxHashMap::default();
+    for part in partials {
+        for (k, (c, h, _)) in part {
+            pairs.entry(k).or_insert(Pair { count: 0, words: WordList::Few(0, [0; 3]) }).count += c;
+            *holders.entry(k).or_insert(0) += h;
         }
-        for (k, mut v) in i {
-            index.entry(k).or_default().append(&mut v);
+    }
+    for (k, h) in holders {
+        pairs.get_mut(&k).expect("counted").words = WordList::Many(Vec::with_capacity(h as usize));
+    }
+    for w in 0..n_words {
+        for p in arena.word(w).windows(2) {
+            pairs.get_mut(&pair_key(p[0], p[1])).expect("counted above").words.push(w as u32);
         }
     }
 
     // Max-heap on (count, smallest pair): Reverse(key) makes the smaller key win ties.
     let mut heap: BinaryHeap<(i64, Reverse<u64>)> =
-        pair_counts.iter().filter(|(_, &c)| c > 0).map(|(&k, &c)| (c, Reverse(k))).collect();
+        pairs.iter().filter(|(_, p)| p.count > 0).map(|(&k, p)| (p.count, Reverse(k))).collect();
 
     let mut token_bytes: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
     let mut known: FxHashSet<Vec<u8>> = token_bytes.iter().cloned().collect();
@@ -96,7 +103,7 @@ pub fn train(counts: &WordCounts, n_merges: usize, progress: &Progress) -> Resul
 
     while merges.len() < n_merges {
         let Some((c, Reverse(key))) = heap.pop() else { break };
-        let current = pair_counts.get(&key).copied().unwrap_or(0);
+        let current = pairs.get(&key).map_or(0, |p| p.count);
         if current != c {
             if current > 0 {
                 heap.push((current, Reverse(key)));
@@ -110,8 +117,7 @@ pub fn train(counts: &WordCounts, n_merges: usize, progress: &Progress) -> Resul
         let mut bytes = token_bytes[a as usize].clone();
         bytes.extend_from_slice(&token_bytes[b as usize]);
         if known.contains(&bytes) {
-            pair_counts.remove(&key);
-            index.remove(&key);
+            pairs.remove(&key);
             continue;
         }
         let t = token_bytes.len() as u32;
@@ -121,7 +127,7 @@ pub fn train(counts: &WordCounts, n_merges: usize, progress: &Progress) -> Resul
 
         // Apply the merge in every word that holds the pair, recording count changes next to each
         // merge site, and indexing the words under the new pairs.
-        let mut words = index.remove(&key).unwrap_or_default();
+        let mut words = pairs.remove(&key).map(|p| p.words.into_vec()).unwrap_or_default();
         words.sort_unstable();
         words.dedup();
         delta.clear();
@@ -138,13 +144,13 @@ pub fn train(counts: &WordCounts, n_merges: usize, progress: &Progress) -> Resul
                         let p = sym[o - 1];
                         *delta.entry(pair_key(p, a)).or_insert(0) -= cw;
                         *delta.entry(pair_key(p, t)).or_insert(0) += cw;
-                        push_word(&mut index, pair_key(p, t), w as u32);
+                        push_word(&mut pairs, pair_key(p, t), w as u32);
                     }
                     if r + 2 < n {
                         let nx = sym[r + 2];
                         *delta.entry(pair_key(b, nx)).or_insert(0) -= cw;
                         *delta.entry(pair_key(t, nx)).or_insert(0) += cw;
-                        push_word(&mut index, pair_key(t, nx), w as u32);
+                        push_word(&mut pairs, pair_key(t, nx), w as u32);
                     }
                     sym[o] = t;
                     o += 1;
@@ -160,16 +166,16 @@ pub fn train(counts: &WordCounts, n_merges: usize, progress: &Progress) -> Resul
                 arena.len[w] = o as u32;
             }
         }
-        pair_counts.remove(&key);
         for (&k, &d) in delta.iter() {
             if d == 0 {
                 continue;
             }
-            let entry = pair_counts.entry(k).or_insert(0);
-            *entry += d;
-            let now = *entry;
+            let entry = pairs.entry(k).or_insert(Pair { count: 0, words: WordList::Few(0, [0; 3]) });
+            entry.count += d;
+            let now = entry.count;
             if now <= 0 {
-                pair_counts.remove(&k);
+                // No word holds the pair any more: drop its count and its list of words.
+                pairs.remove(&k);
             } else if d > 0 {
                 heap.push((now, Reverse(k)));
             }
@@ -183,10 +189,56 @@ pub fn train(counts: &WordCounts, n_merges: usize, progress: &Progress) -> Resul
 }
 
 #[inline]
-fn push_word(index: &mut FxHashMap<u64, Vec<u32>>, key: u64, w: u32) {
-    let list = index.entry(key).or_default();
-    if list.last() != Some(&w) {
-        list.push(w);
+fn push_word(pairs: &mut FxHashMap<u64, Pair>, key: u64, w: u32) {
+    pairs.entry(key).or_insert(Pair { count: 0, words: WordList::Few(0, [0; 3]) }).words.push(w);
+}
+
+/// A pair's count and the words that hold it (a word may stay listed after it no longer does).
+struct Pair {
+    count: i64,
+    words: WordList,
+}
+
+/// Word ids in the order added, each once in a row: up to three inline, more on the heap. Most
+/// pairs made during training are held by a handful of words, so this saves an allocation for
+/// each of them (at a GB of text, hundreds of thousands).
+enum WordList {
+    Few(u8, [u32; 3]),
+    Many(Vec<u32>),
+}
+
+impl WordList {
+    #[inline]
+    fn push(&mut self, w: u32) {
+        match self {
+            WordList::Few(n, ids) => {
+                let n_ = *n as usize;
+                if n_ > 0 && ids[n_ - 1] == w {
+                    return;
+                }
+                if n_ < 3 {
+                    ids[n_] = w;
+                    *n += 1;
+                } else {
+                    let mut v = Vec::with_capacity(8);
+                    v.extend_from_slice(ids);
+                    v.push(w);
+                    *self = WordList::Many(v);
+                }
+            }
+            WordList::Many(v) => {
+                if v.last() != Some(&w) {
+                    v.push(w);
+                }
+            }
+        }
+    }
+
+    fn into_vec(self) -> Vec<u32> {
+        match self {
+            WordList::Few(n, ids) => ids[..n as usize].to_vec(),
+            WordList::Many(v) => v,
+        }
     }
 }
 
