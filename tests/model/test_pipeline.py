@@ -1,12 +1,14 @@
 """End to end with the real tokenizer: corpus -> bpe.train -> write_shards -> GPT -> report -> samples."""
 
 import json
+import time
 
 import pytest
 import torch
 
 from bpe_gpt.cli import main
-from bpe_gpt.pipeline import PipelineConfig, run_pipeline, stdlib_files
+from bpe_gpt.model import GPTConfig
+from bpe_gpt.pipeline import PipelineConfig, fastest_threads, run_pipeline, stdlib_files, training_budget
 
 bpe = pytest.importorskip("bpe", reason="the pipeline needs the real `bpe` tokenizer (pip install the repo root)")
 
@@ -32,8 +34,8 @@ def test_stdlib_corpus_has_no_tests_or_site_packages():
 def test_pipeline_end_to_end(tmp_path, capsys):
     out = tmp_path / "run"
     report = run_pipeline(PipelineConfig(
-        files=small_corpus(), out_dir=str(out), vocab_size=512, train_seconds=8, preset="tiny",
-        batch_size=8, samples=2, sample_tokens=20, progress=False,
+        files=small_corpus(), out_dir=str(out), vocab_size=512, preset="tiny", batch_size=8, samples=2,
+        sample_tokens=20, progress=False, deadline=time.time() - 1, min_train_seconds=8,  # past: the minimum
     ))
     for name in ("tokenizer.bpe", "ckpt.pt", "loss.png", "report.json", "shards/shard_000000.bin"):
         assert (out / name).exists(), name
@@ -41,6 +43,7 @@ def test_pipeline_end_to_end(tmp_path, capsys):
     bpb = report["bpb"]
     assert set(bpb) == {"model", "gzip -9", "xz -9e"} and all(0 < v < 9 for v in bpb.values())
     assert report["vocab_size"] == 512 and report["steps"] > 0 and len(report["samples"]) == 2
+    assert report["train_seconds"] == 8
     assert "bits per byte" in capsys.readouterr().out
 
     # the checkpoint serves the sample and eval commands, finding its tokenizer by itself
@@ -60,3 +63,19 @@ def test_pipeline_end_to_end(tmp_path, capsys):
     with pytest.raises(SystemExit, match="not the tokenizer this model was trained with"):
         main(["eval", "--checkpoint", ckpt, "--tokenizer", str(tmp_path / "other.bpe")])
     torch.load(ckpt, weights_only=True)
+
+
+def test_training_budget_is_what_the_deadline_leaves():
+    cfg = PipelineConfig(train_seconds=600, reserve_seconds=60, min_train_seconds=30)
+    assert training_budget(cfg, now=0) == 600  # no deadline
+    cfg.deadline = 1000
+    assert training_budget(cfg, now=0) == 600  # far off: train_seconds
+    assert training_budget(cfg, now=500) == 440  # the time left less the reserve
+    assert training_budget(cfg, now=990) == 30  # too late: the minimum still trains a model
+
+
+def test_fastest_threads_picks_one_of_the_counts():
+    torch.set_num_threads(2)
+    assert fastest_threads(GPTConfig.preset("tiny", vocab_size=100), batch_size=2) in (1, 2)
+    torch.set_num_threads(1)
+    assert fastest_threads(GPTConfig.preset("tiny", vocab_size=100), batch_size=2) == 1  # nothing to choose
