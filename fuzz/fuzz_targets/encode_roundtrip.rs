@@ -32,7 +32,7 @@ fn tokenizer() -> &'static Tokenizer {
         let counter = Counter::new(&pre, Utf8Policy::Replace, &progress);
         counter.add_texts(&[&corpus]).unwrap();
         let counts = counter.finish();
-        let (tok, _) = bpe::train_tokenizer(&counts, 256 + 400 + 1, &[EOT.to_string()], pre.clone(), &progress).unwrap();
+        let (tok, _, _) = bpe::train_tokenizer(&counts, 256 + 400 + 1, &[EOT.to_string()], pre.clone(), &progress).unwrap();
         tok
     })
 }

@@ -33,8 +33,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let specials = vec!["<|endoftext|>".to_string()];
     let size = 256 + wanted + 1;
     let (one, two) = pools();
-    let (tok, n) = one.install(|| bpe::train_tokenizer(&counts, size, &specials, pre.clone(), &progress)).unwrap();
-    let (tok2, n2) = two.install(|| bpe::train_tokenizer(&counts, size, &specials, pre.clone(), &progress)).unwrap();
+    let (tok, n, _) = one.install(|| bpe::train_tokenizer(&counts, size, &specials, pre.clone(), &progress)).unwrap();
+    let (tok2, n2, _) = two.install(|| bpe::train_tokenizer(&counts, size, &specials, pre.clone(), &progress)).unwrap();
     let merges = tok.vocab.merges().unwrap();
     assert_eq!((n, &merges), (n2, &tok2.vocab.merges().unwrap()), "thread count changed the merges");
     assert_eq!(merges, common::naive_train(&counts, wanted), "merges differ from the naive trainer on {text:?}");

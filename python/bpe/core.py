@@ -490,7 +490,7 @@ def train(
     started = time.perf_counter()
     _core.check_vocab_size(vocab_size, _specials(special_tokens))
     counts = count_files(files, pattern, threads=threads, strict=strict, progress=progress)
-    tok = train_from_counts(counts, vocab_size, special_tokens, threads=threads, progress=progress)
+    tok = train_from_counts(counts, vocab_size, special_tokens, threads=threads, progress=progress, _consume=True)
     tok.stats = dataclasses.replace(tok.stats, seconds=time.perf_counter() - started)
     return tok
 
@@ -520,7 +520,7 @@ def train_from_iterator(
     started = time.perf_counter()
     _core.check_vocab_size(vocab_size, _specials(special_tokens))
     counts = count_words(texts, pattern, threads=threads, progress=progress)
-    tok = train_from_counts(counts, vocab_size, special_tokens, threads=threads, progress=progress)
+    tok = train_from_counts(counts, vocab_size, special_tokens, threads=threads, progress=progress, _consume=True)
     tok.stats = dataclasses.replace(tok.stats, seconds=time.perf_counter() - started)
     return tok
 

@@ -127,9 +127,11 @@ def train_from_counts(
     *,
     threads: int | None = None,
     progress: bool = True,
+    _consume: bool = False,
 ) -> Tokenizer:
     """Train from counts (a :class:`WordCounts`, or ``.counts`` files to add up). The pattern is
-    the one the counts were made with."""
+    the one the counts were made with. (``bpe.train`` passes ``_consume=True`` for counts it made
+    itself and drops: training then frees them as soon as its own copy of the words is built.)"""
     import time
 
     started = time.perf_counter()
@@ -139,9 +141,10 @@ def train_from_counts(
         counts = sum(parts[1:], parts[0])
     specials = _specials(special_tokens)
     _core.check_vocab_size(vocab_size, specials)
+    n_bytes, replaced = counts.n_bytes, counts._core.replaced
     bar = _Progress(progress, "merge", "merges", False)
     try:
-        core, merges, tokens = _core.train_counts(counts._core, vocab_size, specials, threads, bar)
+        core, merges, tokens = _core.train_counts(counts._core, vocab_size, specials, threads, bar, _consume)
     finally:
         bar.close()
     tok = Tokenizer(core)
@@ -152,5 +155,5 @@ def train_from_counts(
                 f"the vocabulary reached {tok.n_vocab} of the {vocab_size} asked for"
             ]
         )
-    tok.stats = TrainStats(time.perf_counter() - started, counts.n_bytes, tokens, merges, tok.n_vocab, counts._core.replaced)
+    tok.stats = TrainStats(time.perf_counter() - started, n_bytes, tokens, merges, tok.n_vocab, replaced)
     return tok

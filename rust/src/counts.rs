@@ -36,6 +36,19 @@ pub struct WordCounts {
     pub replaced: u64,
 }
 
+/// Training takes counts lent or given (given, it frees them early).
+impl<'a> From<&'a WordCounts> for std::borrow::Cow<'a, WordCounts> {
+    fn from(c: &'a WordCounts) -> Self {
+        std::borrow::Cow::Borrowed(c)
+    }
+}
+
+impl From<WordCounts> for std::borrow::Cow<'_, WordCounts> {
+    fn from(c: WordCounts) -> Self {
+        std::borrow::Cow::Owned(c)
+    }
+}
+
 impl WordCounts {
     /// The sum of two counts, still sorted.
     pub fn merge(self, other: WordCounts) -> WordCounts {

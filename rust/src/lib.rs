@@ -81,35 +81,79 @@ pub fn check_vocab_size(vocab_size: usize, specials: &[String]) -> Result<()> {
 }
 
 /// Build a tokenizer from counted words: `vocab_size` counts the 256 bytes, the merges and the
-/// special tokens, which take the last ids. Returns the tokenizer and the merges actually learned
-/// (fewer than asked when the corpus runs out of pairs).
-pub fn train_tokenizer(
-    counts: &counts::WordCounts,
+/// special tokens, which take the last ids. Returns the tokenizer, the merges actually learned
+/// (fewer than asked when the corpus runs out of pairs) and how many tokens the counted corpus
+/// encodes to with it. Given the counts by value, training frees them once the words are in its
+/// arena, so a large corpus does not hold both.
+pub fn train_tokenizer<'c>(
+    counts: impl Into<std::borrow::Cow<'c, counts::WordCounts>>,
     vocab_size: usize,
     specials: &[String],
     pre: pretokenize::Pretokenizer,
     progress: &Progress,
-) -> Result<(Tokenizer, usize)> {
+) -> Result<(Tokenizer, usize, u64)> {
+    use rayon::prelude::*;
     check_vocab_size(vocab_size, specials)?;
     let wanted = vocab_size - 256 - specials.len();
     progress.start(wanted as u64);
-    let trained = train::train(counts, wanted, progress)?;
+    let trained = match counts.into() {
+        std::borrow::Cow::Borrowed(c) => train::train(c, wanted, progress)?,
+        std::borrow::Cow::Owned(c) => train::train_owned(c, wanted, progress)?,
+    };
     let n = trained.merges.len();
     let specials = specials.iter().enumerate().map(|(i, s)| (s.clone(), (256 + n + i) as u32)).collect();
     let vocab = vocab::Vocab::from_merges(&vocab::IDENTITY, &trained.merges, specials, "training")?;
-    Ok((Tokenizer::new(vocab, pre)?, n))
+    let tok = Tokenizer::new(vocab, pre)?;
+    // Each distinct word, spelled back from its symbols, encoded once, times its count.
+    let tokens = trained
+        .final_words()
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(bytes, ids), (symbols, c)| {
+                bytes.clear();
+                for &s in symbols {
+                    bytes.extend_from_slice(&tok.vocab.tokens[s as usize]);
+                }
+                ids.clear();
+                tok.vocab.encode_piece(bytes, ids);
+                ids.len() as u64 * c
+            },
+        )
+        .sum::<u64>()
+        + trained.single_bytes();
+    Ok((tok, n, tokens))
 }
 
-/// How many tokens the counted corpus encodes to: each distinct piece encoded once, times its count.
-pub fn corpus_tokens(tok: &Tokenizer, counts: &counts::WordCounts) -> u64 {
-    use rayon::prelude::*;
-    counts
-        .words
-        .par_iter()
-        .map_init(Vec::new, |buf, (word, c)| {
-            buf.clear();
-            tok.vocab.encode_piece(word, buf);
-            buf.len() as u64 * c
-        })
-        .sum()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts given by value train the same merges as counts lent, and the corpus token count,
+    /// taken from the trainer's final words, equals encoding every counted word again.
+    #[test]
+    fn owned_and_borrowed_counts_train_alike() {
+        let text = "the cat sat on the mat; the cats sat on the mats. a a aaaa  \n\n 中文中文 x\n".repeat(20);
+        let pre = pretokenize::Pretokenizer::new("gpt2").unwrap();
+        let progress = Progress::default();
+        let counter = counts::Counter::new(&pre, counts::Utf8Policy::Replace, &progress);
+        counter.add_texts(&[&text]).unwrap();
+        let counts = counter.finish();
+        let specials = vec!["<|endoftext|>".to_string()];
+        let (lent, n1, t1) = train_tokenizer(&counts, 320, &specials, pre.clone(), &progress).unwrap();
+        let (owned, n2, t2) = train_tokenizer(counts.clone(), 320, &specials, pre.clone(), &progress).unwrap();
+        assert_eq!((n1, t1), (n2, t2));
+        assert_eq!(lent.vocab.merges().unwrap(), owned.vocab.merges().unwrap());
+        let mut ids = Vec::new();
+        let direct: u64 = counts
+            .words
+            .iter()
+            .map(|(w, c)| {
+                ids.clear();
+                lent.vocab.encode_piece(w, &mut ids);
+                ids.len() as u64 * c
+            })
+            .sum();
+        assert_eq!(t1, direct);
+        assert_eq!(t1 as usize, lent.encode_ordinary(&text).unwrap().len());
+    }
 }

@@ -1,7 +1,7 @@
-//! The encoder's two lookups, token bytes → id and (left id, right id) → id, as open-addressing
-//! tables that hold their keys inline. A general hash map keyed by `Vec<u8>` costs three cache
-//! misses per lookup (control bytes, bucket, the key's heap bytes) and a `memcmp`; here a lookup
-//! is one multiply and, almost always, one cache line.
+//! The encoder's two lookups: token bytes → id, in open-addressing tables that hold their keys
+//! inline (a hash map keyed by `Vec<u8>` costs three cache misses per lookup, control bytes,
+//! bucket and the key's heap bytes, and a `memcmp`; here a lookup is one multiply and, almost
+//! always, one cache line), and (left id, right id) → id.
 
 use rustc_hash::FxHashMap;
 
@@ -204,27 +204,25 @@ impl TokenIds {
     }
 }
 
-/// (left id, right id) → the id of the token the two spell together.
+/// (left id, right id) → the id of the token the two spell together. Most of these lookups miss
+/// (the pair spells no token), and a miss in a table of inline keys costs a cache line of the
+/// whole table, so this stays a hash map, whose misses read only its small array of tags.
 #[derive(Clone, Debug)]
-pub struct PairIds(Table64);
+pub struct PairIds(FxHashMap<u64, u32>);
 
 impl PairIds {
     pub fn new(pairs: &[(u32, u32, u32)]) -> Self {
-        let mut t = Table64::with_len(pairs.len());
-        for &(l, r, id) in pairs {
-            t.insert(pair_key(l, r), id);
-        }
-        PairIds(t)
+        PairIds(pairs.iter().map(|&(l, r, id)| (pair_key(l, r), id)).collect())
     }
 
     #[inline(always)]
     pub fn get(&self, l: u32, r: u32) -> Option<u32> {
-        self.0.get(pair_key(l, r))
+        self.0.get(&pair_key(l, r)).copied()
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.0.slots.iter().filter(|s| s.0 != EMPTY).count()
+        self.0.len()
     }
 }
 

@@ -13,6 +13,7 @@ use pyo3::exceptions::{
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyIterator, PyList};
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -370,7 +371,7 @@ fn pack(ids: &[u32], width: usize) -> Vec<u8> {
 }
 
 /// Word counts, with the pattern that made them; `bpe.WordCounts` wraps it.
-#[pyclass(module = "bpe._core", frozen, name = "CoreCounts")]
+#[pyclass(module = "bpe._core", name = "CoreCounts")]
 pub struct CoreCounts {
     inner: Arc<WordCounts>,
     pattern: String,
@@ -542,14 +543,16 @@ fn count_texts(
 /// Learn merges from counts. Returns (tokenizer, merges learned, corpus tokens under the new
 /// vocabulary).
 #[pyfunction]
-#[pyo3(signature = (counts, vocab_size, specials, threads=None, callback=None))]
+#[pyo3(signature = (counts, vocab_size, specials, threads=None, callback=None, consume=false))]
+#[allow(clippy::too_many_arguments)]
 fn train_counts(
     py: Python<'_>,
-    counts: &CoreCounts,
+    mut counts: PyRefMut<'_, CoreCounts>,
     vocab_size: usize,
     specials: Vec<String>,
     threads: Option<usize>,
     callback: Option<Bound<'_, PyAny>>,
+    consume: bool,
 ) -> PyResult<(CoreTokenizer, usize, u64)> {
     crate::check_vocab_size(vocab_size, &specials).map_err(to_py)?;
     if counts.inner.bytes == 0 || counts.inner.words.is_empty() {
@@ -558,14 +561,17 @@ fn train_counts(
     let pre = Pretokenizer::new(&counts.pattern).map_err(to_py)?;
     let pool = pool(threads)?;
     let progress = Progress::default();
-    let words = counts.inner.clone();
-    let (tok, n) = run_job(py, pool.as_ref(), &progress, callback.as_ref(), || {
-        crate::train_tokenizer(&words, vocab_size, &specials, pre, &progress)
+    let words = if consume {
+        // The caller is done with these counts: hand them over, so training can free them.
+        let taken = std::mem::take(&mut counts.inner);
+        Cow::Owned(Arc::try_unwrap(taken).unwrap_or_else(|shared| (*shared).clone()))
+    } else {
+        Cow::Borrowed(&*counts.inner)
+    };
+    let progress_ref = &progress;
+    let (tok, n, tokens) = run_job(py, pool.as_ref(), &progress, callback.as_ref(), move || {
+        crate::train_tokenizer(words, vocab_size, &specials, pre, progress_ref)
     })?;
-    let tokens = py.allow_threads(|| match &pool {
-        Some(p) => p.install(|| crate::corpus_tokens(&tok, &words)),
-        None => crate::corpus_tokens(&tok, &words),
-    });
     Ok((CoreTokenizer::wrap(tok), n, tokens))
 }
 

@@ -23,6 +23,23 @@ use std::collections::BinaryHeap;
 /// The result of training: merges in order and, for each, the bytes of the new token.
 pub struct Trained {
     pub merges: Vec<(u32, u32)>,
+    /// The words (two bytes or more) as the merges left them, with their counts.
+    words: Arena,
+    /// How often words of one byte occur (one token each, whatever the merges).
+    single_bytes: u64,
+}
+
+impl Trained {
+    /// The words as the merges left them: (symbols, count). Spelled out through the tokens' bytes
+    /// they give the counted words back, so the counts need not be kept to encode them again.
+    pub fn final_words(&self) -> impl rayon::iter::IndexedParallelIterator<Item = (&[u32], u64)> + '_ {
+        (0..self.words.len.len()).into_par_iter().map(|w| (self.words.word(w), self.words.count[w] as u64))
+    }
+
+    /// Occurrences of words of a single byte.
+    pub fn single_bytes(&self) -> u64 {
+        self.single_bytes
+    }
 }
 
 struct Arena {
@@ -40,17 +57,60 @@ impl Arena {
 
 /// Learn up to `n_merges` merges from `counts`. Stops early when no pair is left to merge.
 pub fn train(counts: &WordCounts, n_merges: usize, progress: &Progress) -> Result<Trained> {
-    // Words of one byte hold no pair; leave them out.
-    let mut arena = Arena { symbols: Vec::new(), start: Vec::new(), len: Vec::new(), count: Vec::new() };
-    for (word, c) in &counts.words {
-        if word.len() < 2 {
-            continue;
+    merge_loop(Arena::new(counts)?, single_bytes(counts), n_merges, progress)
+}
+
+/// `train`, freeing the counts as soon as the words are in the arena (the caller has no further
+/// use for them), so their memory serves the merge loop.
+pub fn train_owned(counts: WordCounts, n_merges: usize, progress: &Progress) -> Result<Trained> {
+    let (arena, single) = (Arena::new(&counts)?, single_bytes(&counts));
+    drop(counts);
+    release_free_memory();
+    merge_loop(arena, single, n_merges, progress)
+}
+
+/// Hand memory the allocator holds but no longer uses back to the system. The counts are many
+/// small blocks among others, which glibc keeps for reuse; the merge loop's large tables are
+/// allocated elsewhere and would never reuse them.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
         }
-        arena.start.push(arena.symbols.len());
-        arena.symbols.extend(word.iter().map(|&b| b as u32));
-        arena.len.push(word.len() as u32);
-        arena.count.push(i64::try_from(*c).map_err(|_| Error::Value("a word count exceeds 2^63".into()))?);
+        // SAFETY: malloc_trim only returns free pages to the kernel; it is safe at any time.
+        unsafe {
+            malloc_trim(0);
+        }
     }
+}
+
+fn single_bytes(counts: &WordCounts) -> u64 {
+    counts.words.iter().filter(|(w, _)| w.len() == 1).map(|(_, c)| c).sum()
+}
+
+impl Arena {
+    /// The words of two or more bytes (a word of one byte holds no pair).
+    fn new(counts: &WordCounts) -> Result<Arena> {
+        let long = || counts.words.iter().filter(|(w, _)| w.len() >= 2);
+        let n = long().count();
+        let mut arena = Arena {
+            symbols: Vec::with_capacity(long().map(|(w, _)| w.len()).sum()),
+            start: Vec::with_capacity(n),
+            len: Vec::with_capacity(n),
+            count: Vec::with_capacity(n),
+        };
+        for (word, c) in long() {
+            arena.start.push(arena.symbols.len());
+            arena.symbols.extend(word.iter().map(|&b| b as u32));
+            arena.len.push(word.len() as u32);
+            arena.count.push(i64::try_from(*c).map_err(|_| Error::Value("a word count exceeds 2^63".into()))?);
+        }
+        Ok(arena)
+    }
+}
+
+fn merge_loop(mut arena: Arena, single_bytes: u64, n_merges: usize, progress: &Progress) -> Result<Trained> {
     let n_words = arena.len.len();
 
     // Initial pair counts, and how many words hold each pair, in parallel over ranges of words;
@@ -75,7 +135,9 @@ pub fn train(counts: &WordCounts, n_merges: usize, progress: &Progress) -> Resul
             counts
         })
         .collect();
-    let mut pairs: FxHashMap<u64, Pair> = FxHashMap::default();
+    // Sized once for about as many live pairs as there are words (what merging a large corpus
+    // reaches): growing it later would hold the old and the new table at once.
+    let mut pairs: FxHashMap<u64, Pair> = FxHashMap::with_capacity_and_hasher(n_words, Default::default());
     let mut holders: FxHashMap<u64, u32> = FxHashMap::default();
     for part in partials {
         for (k, (c, h, _)) in part {
@@ -185,7 +247,7 @@ pub fn train(counts: &WordCounts, n_merges: usize, progress: &Progress) -> Resul
             return Err(Error::Interrupted);
         }
     }
-    Ok(Trained { merges })
+    Ok(Trained { merges, words: arena, single_bytes })
 }
 
 #[inline]
