@@ -13,7 +13,7 @@ import torch
 from bpe_gpt.train import TrainConfig, train
 from model_helpers import MODEL_DIR
 
-STEPS, EVERY = 80, 10
+STEPS, EVERY = 40, 10
 # One thread, as in this process (conftest), so the killed-and-resumed run and the uninterrupted one add
 # their numbers in the same order.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1",
@@ -44,11 +44,11 @@ def test_sigkill_then_resume_equals_uninterrupted(shards, tmp_path):
                              stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90
-        while not (killed_dir / "loss.png").exists():  # drawn after the first checkpoint (step 10 of 80)
+        while not (killed_dir / "loss.png").exists():  # drawn after the first checkpoint (step 10 of 40)
             assert child.poll() is None, f"training ended before its first checkpoint:\n{child.stderr.read()[-3000:]}"
             assert time.monotonic() < deadline, "no checkpoint within 90 s"
             time.sleep(0.005)
-        time.sleep(0.1)  # into the next steps (or the next checkpoint's write)
+        time.sleep(0.05)  # into the next steps (or the next checkpoint's write)
         child.send_signal(signal.SIGKILL)
         assert child.wait(timeout=30) == -signal.SIGKILL, "the run finished before it could be killed"
     finally:
