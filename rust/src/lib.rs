@@ -121,6 +121,8 @@ pub fn train_tokenizer<'c>(
         )
         .sum::<u64>()
         + trained.single_bytes();
+    drop(trained);
+    train::release_free_memory(); // what the merge loop held in small blocks, for what comes next
     Ok((tok, n, tokens))
 }
 

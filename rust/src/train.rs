@@ -72,7 +72,7 @@ pub fn train_owned(counts: WordCounts, n_merges: usize, progress: &Progress) -> 
 /// Hand memory the allocator holds but no longer uses back to the system. The counts are many
 /// small blocks among others, which glibc keeps for reuse; the merge loop's large tables are
 /// allocated elsewhere and would never reuse them.
-fn release_free_memory() {
+pub(crate) fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         extern "C" {
