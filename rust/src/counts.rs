@@ -343,6 +343,7 @@ impl<'a> Counter<'a> {
             .flat_map_iter(|m| m.into_inner().unwrap().into_iter().map(|(k, v)| (k.into_vec(), v)))
             .collect();
         words.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        crate::release_free_memory(); // the shards' tables
         WordCounts { words, bytes, replaced }
     }
 }

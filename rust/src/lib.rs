@@ -122,8 +122,25 @@ pub fn train_tokenizer<'c>(
         .sum::<u64>()
         + trained.single_bytes();
     drop(trained);
-    train::release_free_memory(); // what the merge loop held in small blocks, for what comes next
+    release_free_memory(); // what the merge loop held in small blocks, for what comes next
     Ok((tok, n, tokens))
+}
+
+/// Hand memory the allocator holds but no longer uses back to the system: after counting (the
+/// counter's maps), after the counts are in the trainer's arena, and after training. These are
+/// many small blocks, which glibc keeps for reuse, while what comes next is mostly large tables
+/// allocated elsewhere that would never reuse them.
+pub(crate) fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only returns free pages to the kernel; it is safe at any time.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -65,25 +65,10 @@ pub fn train(counts: &WordCounts, n_merges: usize, progress: &Progress) -> Resul
 pub fn train_owned(counts: WordCounts, n_merges: usize, progress: &Progress) -> Result<Trained> {
     let (arena, single) = (Arena::new(&counts)?, single_bytes(&counts));
     drop(counts);
-    release_free_memory();
+    crate::release_free_memory();
     merge_loop(arena, single, n_merges, progress)
 }
 
-/// Hand memory the allocator holds but no longer uses back to the system. The counts are many
-/// small blocks among others, which glibc keeps for reuse; the merge loop's large tables are
-/// allocated elsewhere and would never reuse them.
-pub(crate) fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> i32;
-        }
-        // SAFETY: malloc_trim only returns free pages to the kernel; it is safe at any time.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
-}
 
 fn single_bytes(counts: &WordCounts) -> u64 {
     counts.words.iter().filter(|(w, _)| w.len() == 1).map(|(_, c)| c).sum()
