@@ -9,11 +9,17 @@ pub fn text(data: &[u8]) -> String {
     String::from_utf8_lossy(data).into_owned()
 }
 
-/// tiktoken's rule on one piece, recomputed from scratch at every step: merge the adjacent pair
-/// whose concatenation is the token of lowest rank (the leftmost such pair), until none is a token.
+/// tiktoken's rule on one piece, recomputed from scratch at every step: a piece that is a token
+/// is that token (tiktoken looks the whole piece up first, which differs from merging only when
+/// a ranked list holds a token no merges reach, as `load_ranked`'s lists can); otherwise merge the
+/// adjacent pair whose concatenation is the token of lowest rank (the leftmost such pair), until
+/// none is a token.
 pub fn naive_encode_piece(vocab: &Vocab, piece: &[u8]) -> Vec<u32> {
     let ranks: std::collections::HashMap<&[u8], u32> =
         vocab.tokens.iter().enumerate().map(|(i, t)| (t.as_slice(), i as u32)).collect();
+    if let Some(&id) = ranks.get(piece) {
+        return vec![id];
+    }
     let mut parts: Vec<Vec<u8>> = piece.iter().map(|&b| vec![b]).collect();
     loop {
         let mut best: Option<(u32, usize)> = None;
