@@ -109,6 +109,22 @@ def test_batch_equals_serial(small_tok):
     assert small_tok.encode_batch([]) == []
 
 
+def test_id_lists_hold_exact_references(small_tok):
+    # Lists share one int object per id; building and dropping them must leave every
+    # reference count where it was (a missing or extra reference would crash or leak).
+    import sys
+
+    text = "the quick brown fox jumps over the lazy dog " * 50
+    ids = small_tok.encode(text)
+    big = next(i for i in ids if i > 256)  # ints up to 256 are CPython's own singletons
+    before = sys.getrefcount(big)
+    for _ in range(200):
+        assert small_tok.encode(text) == ids
+    assert small_tok.encode_batch([text] * 20)[7] == ids
+    assert sys.getrefcount(big) == before
+    assert all(type(i) is int for i in ids)
+
+
 def test_batch_error_in_one_text_names_it(small_tok):
     texts = ["plain text"] * 100 + ["a <|endoftext|> b"] + ["more"] * 100
     with pytest.raises(ValueError, match="endoftext"):
