@@ -116,11 +116,16 @@ def test_id_lists_hold_exact_references(small_tok):
 
     text = "the quick brown fox jumps over the lazy dog " * 50
     ids = small_tok.encode(text)
-    big = next(i for i in ids if i > 256)  # ints up to 256 are CPython's own singletons
+    big = max((i for i in ids if i > 256), key=ids.count)  # ints up to 256 are CPython's own singletons
     before = sys.getrefcount(big)
     for _ in range(200):
         assert small_tok.encode(text) == ids
     assert small_tok.encode_batch([text] * 20)[7] == ids
+    long_text = text * 300  # over 256 KiB: cut, encoded as a batch, the parts' lists joined
+    long_ids = small_tok.encode(long_text)
+    assert long_ids == small_tok.encode_batch([long_text], threads=1)[0]  # one thread: never cut
+    assert long_ids.count(big) >= 299 * ids.count(big)
+    del long_ids
     assert sys.getrefcount(big) == before
     assert all(type(i) is int for i in ids)
 

@@ -23,7 +23,7 @@ pub struct Tokenizer {
 }
 
 /// Texts longer than this are cut at safe points and encoded on several threads.
-const PARALLEL_MIN: usize = 1 << 20;
+pub const PARALLEL_MIN: usize = 1 << 18;
 
 impl Tokenizer {
     pub fn new(vocab: Vocab, pre: Pretokenizer) -> Result<Self> {
@@ -124,6 +124,16 @@ impl Tokenizer {
         None
     }
 
+    /// An error naming the first special token in `text` that `policy` disallows, if any.
+    pub fn check_disallowed(&self, text: &str, policy: &SpecialPolicy) -> Result<()> {
+        if !policy.disallowed.is_empty() {
+            if let Some((s, e)) = self.next_special(text, 0, |m| policy.disallowed.iter().any(|d| d == m)) {
+                return Err(Error::DisallowedSpecial(text[s..e].to_string()));
+            }
+        }
+        Ok(())
+    }
+
     /// Encode with tiktoken's rules: allowed special tokens become their ids; a disallowed one
     /// found in the text is an error; the rest is ordinary text.
     pub fn encode(&self, text: &str, policy: &SpecialPolicy) -> Result<Vec<u32>> {
@@ -132,11 +142,7 @@ impl Tokenizer {
 
     /// `encode`, reporting to `progress` and stopping when it is cancelled.
     pub fn encode_in(&self, text: &str, policy: &SpecialPolicy, progress: &Progress) -> Result<Vec<u32>> {
-        if !policy.disallowed.is_empty() {
-            if let Some((s, e)) = self.next_special(text, 0, |m| policy.disallowed.iter().any(|d| d == m)) {
-                return Err(Error::DisallowedSpecial(text[s..e].to_string()));
-            }
-        }
+        self.check_disallowed(text, policy)?;
         if policy.allowed.is_empty() {
             return self.encode_ordinary_in(text, progress);
         }

@@ -3,7 +3,7 @@
 //! polling loop that reports progress and turns Ctrl-C into a stop within a fraction of a second.
 
 use crate::counts::{Counter, Utf8Policy, WordCounts};
-use crate::encode::{SpecialPolicy, Tokenizer};
+use crate::encode::{SpecialPolicy, Tokenizer, PARALLEL_MIN};
 use crate::error::Error;
 use crate::pretokenize::Pretokenizer;
 use crate::vocab::Vocab;
@@ -58,6 +58,49 @@ fn pool(threads: Option<usize>) -> PyResult2<Option<Arc<rayon::ThreadPool>>> {
             Ok(Some(p))
         }
     }
+}
+
+/// One list of the items of `parts`, in order. The references move: each part is left empty
+/// (its length set to 0 before it is freed), so joining costs a copy of pointers, not a
+/// reference count per item.
+fn join_lists<'py>(py: Python<'py>, parts: Vec<Bound<'py, PyList>>) -> PyResult<Bound<'py, PyList>> {
+    let total: usize = parts.iter().map(|l| l.len()).sum();
+    let len = ffi::Py_ssize_t::try_from(total).map_err(|_| PyValueError::new_err("too many ids for a list"))?;
+    // SAFETY: the GIL is held; `out` is new with `total` empty slots, and every part is a list
+    // only this function sees. Each part's items are copied into `out` exactly once and the
+    // part's length is then set to 0, so the references are owned by `out` alone and each part
+    // frees its item array without touching the items.
+    unsafe {
+        let out = Bound::from_owned_ptr_or_err(py, ffi::PyList_New(len))?;
+        let mut at = 0usize;
+        for part in &parts {
+            let n = part.len();
+            let src = (*(part.as_ptr() as *mut ffi::PyListObject)).ob_item;
+            let dst = (*(out.as_ptr() as *mut ffi::PyListObject)).ob_item.add(at);
+            std::ptr::copy_nonoverlapping(src, dst, n);
+            (*(part.as_ptr() as *mut ffi::PyVarObject)).ob_size = 0;
+            at += n;
+        }
+        Ok(out.downcast_into_unchecked())
+    }
+}
+
+/// `texts` cut into runs of consecutive texts of about `target` bytes (at least one text each):
+/// the units of work of a batch, large enough that handing one out costs next to nothing.
+fn batch_blocks(texts: &[&str], target: usize) -> Vec<std::ops::Range<usize>> {
+    let mut blocks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, t) in texts.iter().enumerate() {
+        bytes += t.len() + 64; // an empty text still costs a list
+        if bytes >= target {
+            blocks.push(start..i + 1);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    if start < texts.len() {
+        blocks.push(start..texts.len());
+    }
+    blocks
 }
 
 /// Run `job` on a worker thread (inside `pool` if given) while this thread, without the GIL,
@@ -171,6 +214,131 @@ impl CoreTokenizer {
             Ok(list.downcast_into_unchecked())
         }
     }
+
+    /// A long text on all cores: cut at safe points, the parts encoded as a batch (so turning
+    /// ids into ints overlaps the encoding), their lists joined. None where that does not apply.
+    fn encode_long<'py>(&self, py: Python<'py>, text: &str) -> PyResult<Option<Bound<'py, PyList>>> {
+        if text.len() < PARALLEL_MIN || rayon::current_num_threads() < 2 {
+            return Ok(None);
+        }
+        let chunks = py.allow_threads(|| self.inner.safe_chunks(text, PARALLEL_MIN / 4));
+        if chunks.len() < 2 {
+            return Ok(None);
+        }
+        let lists = self.encode_lists(py, &chunks, &SpecialPolicy::default(), None)?;
+        Ok(Some(join_lists(py, lists)?))
+    }
+
+    /// Encode many texts on `threads` threads in all: this one and `threads - 1` workers. Texts
+    /// are handed out in blocks of a few KB from a shared counter; this thread turns finished
+    /// blocks into Python lists (the one part that needs the GIL) whenever there are some, and
+    /// encodes a block itself (without the GIL) when there are none, so no core is shared by
+    /// two busy threads and none waits.
+    fn encode_lists<'py>(
+        &self,
+        py: Python<'py>,
+        texts: &[&str],
+        p: &SpecialPolicy,
+        threads: Option<usize>,
+    ) -> PyResult<Vec<Bound<'py, PyList>>> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::mpsc;
+        type Block = (std::ops::Range<usize>, Vec<crate::Result<Vec<u32>>>);
+        let threads = threads.unwrap_or_else(rayon::current_num_threads);
+        let workers = match threads {
+            0 => return Err(PyValueError::new_err("threads must be at least 1")),
+            1 => None,
+            n => Some(pool(Some(n - 1))?),
+        };
+        let progress = Progress::default();
+        let blocks = batch_blocks(&texts, 8 << 10);
+        let next = AtomicUsize::new(0);
+        let (inner, blocks, progress) = (&*self.inner, &blocks, &progress);
+        let take = || blocks.get(next.fetch_add(1, Ordering::Relaxed)).filter(|_| !progress.cancelled());
+        let encode = |r: &std::ops::Range<usize>| -> Block {
+            (r.clone(), texts[r.clone()].iter().map(|t| inner.encode_in(t, p, progress)).collect())
+        };
+
+        let mut lists: Vec<Option<Bound<'py, PyList>>> = (0..texts.len()).map(|_| None).collect();
+        let mut failure: Option<PyErr> = None;
+        let mut convert = |(range, results): Block, failure: &mut Option<PyErr>| {
+            for (i, ids) in range.zip(results) {
+                if failure.is_some() {
+                    return;
+                }
+                match ids.map_err(to_py).and_then(|ids| self.id_list(py, &ids)) {
+                    Ok(list) => lists[i] = Some(list),
+                    Err(e) => {
+                        progress.cancel();
+                        *failure = Some(e);
+                    }
+                }
+            }
+        };
+        let (tx, rx) = mpsc::channel::<Block>();
+        let rx = std::sync::Mutex::new(rx); // only this thread reads it; the lock makes it Sync
+        std::thread::scope(|s| {
+            match workers {
+                // One thread blocks in `broadcast` while every worker of the pool runs the loop.
+                Some(pool) => {
+                    s.spawn(move || {
+                        let work = |_: rayon::BroadcastContext<'_>| {
+                            let tx = tx.clone();
+                            while let Some(r) = take() {
+                                if tx.send(encode(r)).is_err() {
+                                    return;
+                                }
+                            }
+                        };
+                        match pool {
+                            Some(pool) => pool.broadcast(work),
+                            None => rayon::broadcast(work),
+                        };
+                        // `tx` is dropped here: the channel closes once every worker is done.
+                    });
+                }
+                None => drop(tx),
+            }
+            let mut last_check = std::time::Instant::now();
+            loop {
+                let ready = rx.lock().unwrap().try_recv(); // the guard must not outlive this line
+                match ready {
+                    Ok(block) => convert(block, &mut failure),
+                    Err(mpsc::TryRecvError::Empty) => {
+                        // Nothing finished: encode a block here, or wait for the workers' last ones.
+                        let own = if failure.is_none() { take() } else { None };
+                        let got = match own {
+                            Some(r) => Ok(py.allow_threads(|| encode(r))),
+                            None => py.allow_threads(|| rx.lock().unwrap().recv_timeout(Duration::from_millis(100))),
+                        };
+                        match got {
+                            Ok(block) => convert(block, &mut failure),
+                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                            Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        }
+                    }
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        // The workers are done; any blocks left are this thread's.
+                        match take() {
+                            Some(r) if failure.is_none() => convert(py.allow_threads(|| encode(r)), &mut failure),
+                            _ => break,
+                        }
+                    }
+                }
+                if last_check.elapsed() >= Duration::from_millis(100) {
+                    last_check = std::time::Instant::now();
+                    if let Err(e) = py.check_signals() {
+                        progress.cancel();
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(lists.into_iter().map(|l| l.expect("every text was encoded")).collect())
+    }
 }
 
 #[pymethods]
@@ -242,6 +410,9 @@ impl CoreTokenizer {
     }
 
     fn encode_ordinary<'py>(&self, py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyList>> {
+        if let Some(list) = self.encode_long(py, text)? {
+            return Ok(list);
+        }
         let tok = &self.inner;
         let ids = interruptible(py, text.len(), |p| tok.encode_ordinary_in(text, p))?;
         self.id_list(py, &ids)
@@ -255,6 +426,12 @@ impl CoreTokenizer {
         disallowed: Vec<String>,
     ) -> PyResult<Bound<'py, PyList>> {
         let (tok, p) = (&self.inner, policy(allowed, disallowed));
+        if p.allowed.is_empty() && text.len() >= PARALLEL_MIN {
+            py.allow_threads(|| tok.check_disallowed(text, &p)).map_err(to_py)?;
+            if let Some(list) = self.encode_long(py, text)? {
+                return Ok(list);
+            }
+        }
         let ids = interruptible(py, text.len(), |pr| tok.encode_in(text, &p, pr))?;
         self.id_list(py, &ids)
     }
@@ -283,8 +460,7 @@ impl CoreTokenizer {
         Ok(PyBytes::new(py, &packed))
     }
 
-    /// Encode many texts on worker threads while this thread turns finished ones into Python
-    /// lists (the one part that needs the GIL), so the two overlap.
+    /// Encode many texts on `threads` threads (default: all cores); one list of ids per text.
     #[pyo3(signature = (texts, allowed, disallowed, threads=None))]
     fn encode_batch<'py>(
         &self,
@@ -294,65 +470,9 @@ impl CoreTokenizer {
         disallowed: Vec<String>,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        use rayon::prelude::*;
-        use std::sync::mpsc;
-        let p = policy(allowed, disallowed);
-        let pool = pool(threads)?;
-        let progress = Progress::default();
-        let mut lists: Vec<Option<Bound<'py, PyList>>> = (0..texts.len()).map(|_| None).collect();
-        let (tx, rx) = mpsc::channel::<(usize, crate::Result<Vec<u32>>)>();
-        let rx = std::sync::Mutex::new(rx); // only this thread reads it; the lock makes it Sync
-        let outcome = std::thread::scope(|scope| -> PyResult<()> {
-            let (texts, p, progress) = (&texts, &p, &progress);
-            let inner = &self.inner;
-            let work = move || {
-                texts.par_iter().enumerate().for_each_with(tx, |tx, (i, t)| {
-                    if !progress.cancelled() {
-                        let _ = tx.send((i, inner.encode_in(t, p, &Progress::default())));
-                    }
-                })
-            };
-            scope.spawn(move || match &pool {
-                Some(pool) => pool.install(work),
-                None => work(),
-            });
-            let mut failure = None;
-            loop {
-                // Take what is finished; wait (without the GIL) only when nothing is.
-                let ready = rx.lock().unwrap().try_recv(); // the guard must not outlive this line
-                let next = match ready {
-                    Ok(item) => Some(item),
-                    Err(mpsc::TryRecvError::Disconnected) => None,
-                    Err(mpsc::TryRecvError::Empty) => {
-                        match py.allow_threads(|| rx.lock().unwrap().recv_timeout(Duration::from_millis(100))) {
-                            Ok(item) => Some(item),
-                            Err(mpsc::RecvTimeoutError::Disconnected) => None,
-                            Err(mpsc::RecvTimeoutError::Timeout) => {
-                                if let Err(e) = py.check_signals() {
-                                    progress.cancel();
-                                    failure.get_or_insert(e);
-                                }
-                                continue;
-                            }
-                        }
-                    }
-                };
-                let Some((i, ids)) = next else { break };
-                if failure.is_some() {
-                    continue;
-                }
-                match ids.map_err(to_py).and_then(|ids| self.id_list(py, &ids)) {
-                    Ok(list) => lists[i] = Some(list),
-                    Err(e) => {
-                        progress.cancel();
-                        failure = Some(e);
-                    }
-                }
-            }
-            failure.map_or(Ok(()), Err)
-        });
-        outcome?;
-        PyList::new(py, lists.into_iter().map(|l| l.expect("every text was encoded")))
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let lists = self.encode_lists(py, &texts, &policy(allowed, disallowed), threads)?;
+        PyList::new(py, lists)
     }
 
     fn decode_bytes<'py>(&self, py: Python<'py>, ids: Vec<i64>) -> PyResult<Bound<'py, PyBytes>> {
