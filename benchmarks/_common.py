@@ -93,15 +93,17 @@ def command_line() -> str:
     return shlex.join(["python", str(script), *sys.argv[1:]])
 
 
-def median_time(fn, repeat: int, warmup: int = 1) -> float:
-    """Median wall seconds of ``fn()`` over ``repeat`` runs after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        fn()
+def median_time(fn, repeat: int, warmup: int = 1, before=None) -> float:
+    """Median wall seconds of ``fn()`` over ``repeat`` runs after ``warmup`` untimed ones;
+    ``before()``, if given, runs untimed before every run (to empty an encoder's caches)."""
     times = []
-    for _ in range(repeat):
+    for i in range(warmup + repeat):
+        if before is not None:
+            before()
         t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
 

@@ -6,7 +6,9 @@ compared with ours (with tiktoken's while `bpe` is not importable); a difference
 reported with its first differing position and excluded from nothing: the speed
 table still shows it, marked.
 
-Measured, each as the median of --repeat runs after one warm-up:
+Measured, each as the median of --repeat runs after one warm-up. Before every run, an encoder
+that caches pieces it has seen (ours, HF's) has its cache emptied, so no run is helped by the
+runs before it: each encodes the text as at first sight.
   single thread (the process pinned to one core, RAYON_NUM_THREADS=1):
     long   one call on the whole text
     docs   the same text as ~4 KB documents, one call each
@@ -54,6 +56,9 @@ class Peer(NamedTuple):
     encode: Callable[[str], list]                    # one text -> ids
     batch: Callable[[list], list] | None = None      # list of texts -> list of ids, all cores
     count: Callable[[str], int] | None = None        # one text -> number of tokens
+    # Empties the encoder's caches of pieces seen before; run before every timed call, so each
+    # repetition encodes the text as at first sight (cache hits only where the text repeats itself).
+    forget: Callable[[], None] | None = None
 
 
 # ---------------------------------------------------------------- the peers
@@ -61,8 +66,9 @@ class Peer(NamedTuple):
 def load_peer(name: str, vocab: str) -> Peer | None:
     """A peer's encoder for ``vocab``, or None where the peer has no such vocabulary."""
     if name == "bpe":
+        import bpe
         tok = load_bpe(vocab)
-        return Peer(tok.encode_ordinary, tok.encode_ordinary_batch, tok.count)
+        return Peer(tok.encode_ordinary, tok.encode_ordinary_batch, tok.count, bpe._core.clear_piece_caches)
     if name == "tiktoken":
         enc = vocabs.tiktoken_encoding(vocab)
         n = cores()
@@ -70,7 +76,8 @@ def load_peer(name: str, vocab: str) -> Peer | None:
     if name == "hf":
         tok = vocabs.hf_tokenizer(vocab)
         return Peer(lambda t: tok.encode(t, add_special_tokens=False).ids,
-                    lambda ts: [e.ids for e in tok.encode_batch(ts, add_special_tokens=False)])
+                    lambda ts: [e.ids for e in tok.encode_batch(ts, add_special_tokens=False)],
+                    forget=tok.model._clear_cache)
     if name == "bpe-openai":  # rust-gems' bpe-openai crate (backtracking encoder); no batch API
         if vocab == "gpt2":
             return None
@@ -201,12 +208,12 @@ def worker(spec: dict) -> None:
             nbytes = len(text.encode())
             for name, peer in peers.items():
                 emit(kind="time", vocab=vocab, text=label, peer=name, mode="long", bytes=nbytes,
-                     seconds=median_time(lambda: peer.encode(text), repeat))
+                     seconds=median_time(lambda: peer.encode(text), repeat, before=peer.forget))
                 emit(kind="time", vocab=vocab, text=label, peer=name, mode="docs", bytes=nbytes,
-                     seconds=median_time(lambda: [peer.encode(d) for d in docs[label]], repeat))
+                     seconds=median_time(lambda: [peer.encode(d) for d in docs[label]], repeat, before=peer.forget))
                 count = peer.count or (lambda t: len(peer.encode(t)))
                 emit(kind="time", vocab=vocab, text=label, peer=name, mode="count", bytes=nbytes,
-                     seconds=median_time(lambda: count(text), repeat), native=peer.count is not None)
+                     seconds=median_time(lambda: count(text), repeat, before=peer.forget), native=peer.count is not None)
         for label in PATHOLOGICAL:
             for name, peer in peers.items():
                 # Grow the input 4x at a time up to 1 MB, stopping early if one call exceeds the
@@ -220,7 +227,7 @@ def worker(spec: dict) -> None:
                         if size >= spec["patho_size"] or (time.perf_counter() - t0) * 16 > spec["patho_budget"]:
                             break
                         size = min(size * 4, spec["patho_size"])
-                    secs = median_time(lambda: peer.encode(text), max(1, repeat // 2), warmup=0)
+                    secs = median_time(lambda: peer.encode(text), max(1, repeat // 2), warmup=0, before=peer.forget)
                 except BaseException as e:  # a panic in a peer's Rust code is a BaseException
                     if isinstance(e, (KeyboardInterrupt, SystemExit)):
                         raise
@@ -235,10 +242,10 @@ def worker(spec: dict) -> None:
             for name, peer in peers.items():
                 if peer.batch:
                     emit(kind="time", vocab=vocab, text=label, peer=name, mode="batch", bytes=nbytes,
-                         seconds=median_time(lambda: peer.batch(docs[label]), repeat))
+                         seconds=median_time(lambda: peer.batch(docs[label]), repeat, before=peer.forget))
                 if name == "bpe":
                     emit(kind="time", vocab=vocab, text=label, peer=name, mode="long-parallel",
-                         bytes=nbytes, seconds=median_time(lambda: peer.encode(text), repeat))
+                         bytes=nbytes, seconds=median_time(lambda: peer.encode(text), repeat, before=peer.forget))
 
 
 def run_worker(spec: dict) -> list[dict]:
@@ -347,7 +354,7 @@ def report(records: list[dict], peers: list[str], missing: dict, text_info: dict
 Machine: {machine()}, load average {args.load:.1f} at the start (a shared machine). Command: `{command_line()}`.
 Peers: {peer_versions}. Left out: {left_out}. Measured: {bpe_build()}.
 Texts: {texts_line}; the same text is also cut at line ends into ~4 KB documents.
-Median of {args.repeat} runs after a warm-up; MB/s (10^6 bytes of UTF-8 per second), in brackets the ratio to tiktoken.
+Median of {args.repeat} runs after a warm-up, each at first sight: the piece caches of bpe and HF tokenizers are emptied before every run, so only repeats within the text itself hit them; MB/s (10^6 bytes of UTF-8 per second), in brackets the ratio to tiktoken.
 bpe-openai and rs-bpe (both built on rust-gems' `bpe`) ship cl100k_base and o200k_base only.
 
 {parity_text}{failed_text}

@@ -749,6 +749,12 @@ fn resolve_pattern(name: &str) -> String {
     crate::pretokenize::resolve_pattern(name).to_string()
 }
 
+/// Every thread forgets the pieces it has cached: the next texts encode as at first sight.
+#[pyfunction]
+fn clear_piece_caches() {
+    crate::vocab::clear_piece_caches();
+}
+
 #[pymodule]
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -759,6 +765,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train_counts, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_pattern, m)?)?;
     m.add_function(wrap_pyfunction!(check_vocab_size, m)?)?;
+    m.add_function(wrap_pyfunction!(clear_piece_caches, m)?)?;
     m.add("MAX_VOCAB", crate::MAX_VOCAB)?;
     Ok(())
 }

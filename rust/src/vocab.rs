@@ -27,6 +27,9 @@ pub struct Vocab {
     /// Bit (x << 8 | y) is set when some token holds byte x followed by byte y. Where a piece
     /// has a byte pair no token holds, no merge can cross, so a long piece splits there.
     bridges: Vec<u64>,
+    /// The id of the token each pair of single bytes merges into (u32::MAX: none), at index
+    /// (a << 8 | b): the first ranks of every merge come from this 256 KB table.
+    byte_pairs: Box<[u32]>,
     /// Tells this vocabulary's entries apart in the per-thread piece cache.
     cache_key: u64,
 }
@@ -34,7 +37,13 @@ pub struct Vocab {
 /// Pieces that are not tokens themselves take the merge loop; text repeats them (Chinese runs,
 /// identifiers), so each thread remembers the ids of recent ones, for the last few vocabularies
 /// it used. Bounded: a vocabulary's map is emptied when full.
-type PieceCache = Vec<(u64, FxHashMap<Box<[u8]>, Box<[u32]>>)>;
+type PieceCache = Vec<ThreadCache>;
+
+/// One thread's cache for one vocabulary (`key`): the ids of the pieces it has merged.
+struct ThreadCache {
+    key: u64,
+    pieces: FxHashMap<Box<[u8]>, Box<[u32]>>,
+}
 
 const PIECE_CACHE_LIMIT: usize = 1 << 15;
 const PIECE_CACHE_MAX_LEN: usize = 256;
@@ -44,7 +53,18 @@ const PIECE_CACHE_VOCABS: usize = 4;
 const RUN_MIN_LEN: usize = 16;
 
 thread_local! {
-    static PIECE_CACHE: std::cell::RefCell<PieceCache> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The caches, and the value of CACHE_EPOCH when they were last emptied.
+    static PIECE_CACHE: std::cell::RefCell<(u64, PieceCache)> = const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
+/// Raised by `clear_piece_caches`; each thread empties its caches when it sees a new value.
+static CACHE_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Make every thread forget the pieces it has cached (on its next use of the cache), so the
+/// next texts are encoded as at first sight: for benchmarks that repeat one text, and to give
+/// the memory back.
+pub fn clear_piece_caches() {
+    CACHE_EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 static NEXT_CACHE_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -129,8 +149,11 @@ impl Vocab {
                 bridges[bit >> 6] |= 1 << (bit & 63);
             }
         }
+        let byte_pairs = (0..1usize << 16)
+            .map(|ab| pairs.get(byte_ids[ab >> 8], byte_ids[ab & 255]).unwrap_or(u32::MAX))
+            .collect();
         let cache_key = NEXT_CACHE_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Vocab { tokens, ids, pairs, byte_ids, specials, bridges, cache_key })
+        Ok(Vocab { tokens, ids, pairs, byte_ids, specials, bridges, byte_pairs, cache_key })
     }
 
     /// Ids 0..=255 are single bytes (`byte_order[id]` is the byte of token `id`), then one token
@@ -197,28 +220,33 @@ impl Vocab {
 
     fn merge_cached(&self, piece: &[u8], out: &mut Vec<u32>) {
         PIECE_CACHE.with(|cell| {
-            let mut caches = cell.borrow_mut();
-            let slot = match caches.iter().position(|c| c.0 == self.cache_key) {
+            let (seen, caches) = &mut *cell.borrow_mut();
+            let epoch = CACHE_EPOCH.load(std::sync::atomic::Ordering::Relaxed);
+            if *seen != epoch {
+                *seen = epoch;
+                *caches = Vec::new();
+            }
+            let slot = match caches.iter().position(|c| c.key == self.cache_key) {
                 Some(i) => i,
                 None => {
                     if caches.len() == PIECE_CACHE_VOCABS {
                         caches.remove(0);
                     }
-                    caches.push((self.cache_key, FxHashMap::default()));
+                    caches.push(ThreadCache { key: self.cache_key, pieces: FxHashMap::default() });
                     caches.len() - 1
                 }
             };
-            let map = &mut caches[slot].1;
-            if let Some(ids) = map.get(piece) {
+            let pieces = &mut caches[slot].pieces;
+            if let Some(ids) = pieces.get(piece) {
                 out.extend_from_slice(ids);
                 return;
             }
             let start = out.len();
             self.merge_piece(piece, out, u32::MAX);
-            if map.len() >= PIECE_CACHE_LIMIT {
-                map.clear();
+            if pieces.len() >= PIECE_CACHE_LIMIT {
+                pieces.clear();
             }
-            map.insert(piece.into(), out[start..].into());
+            pieces.insert(piece.into(), out[start..].into());
         })
     }
 
@@ -270,7 +298,8 @@ impl Vocab {
         }
         let mut ranks: smallvec_like::Buf = smallvec_like::Buf::new();
         for i in 0..parts.len() - 1 {
-            ranks.push(self.rank(parts[i], parts[i + 1], max_rank));
+            let r = self.byte_pairs[(piece[i] as usize) << 8 | piece[i + 1] as usize];
+            ranks.push(if r < max_rank { r } else { u32::MAX });
         }
         loop {
             let (mut best, mut at) = (u32::MAX, usize::MAX);
