@@ -92,7 +92,6 @@ pub fn train_tokenizer<'c>(
     pre: pretokenize::Pretokenizer,
     progress: &Progress,
 ) -> Result<(Tokenizer, usize, u64)> {
-    use rayon::prelude::*;
     check_vocab_size(vocab_size, specials)?;
     let wanted = vocab_size - 256 - specials.len();
     progress.start(wanted as u64);
@@ -105,22 +104,7 @@ pub fn train_tokenizer<'c>(
     let vocab = vocab::Vocab::from_merges(&vocab::IDENTITY, &trained.merges, specials, "training")?;
     let tok = Tokenizer::new(vocab, pre)?;
     // Each distinct word, spelled back from its symbols, encoded once, times its count.
-    let tokens = trained
-        .final_words()
-        .map_init(
-            || (Vec::new(), Vec::new()),
-            |(bytes, ids), (symbols, c)| {
-                bytes.clear();
-                for &s in symbols {
-                    bytes.extend_from_slice(&tok.vocab.tokens[s as usize]);
-                }
-                ids.clear();
-                tok.vocab.encode_piece(bytes, ids);
-                ids.len() as u64 * c
-            },
-        )
-        .sum::<u64>()
-        + trained.single_bytes();
+    let tokens = trained.corpus_tokens(&tok.vocab.tokens, |bytes, ids| tok.vocab.encode_piece(bytes, ids));
     drop(trained);
     release_free_memory(); // what the merge loop held in small blocks, for what comes next
     Ok((tok, n, tokens))

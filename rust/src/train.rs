@@ -1,7 +1,7 @@
 //! The merge loop: from word counts to an ordered list of merges.
 //!
-//! Words live in one flat arena of u32 symbols (each word's length shrinks in place as merges
-//! apply); one hash map holds each live pair's i64 count and the words holding it (a few inline,
+//! Words live in one flat arena of symbols, u16 when the vocabulary fits in 65,536 ids and u32
+//! otherwise (each word's length shrinks in place as merges apply); one hash map holds each live pair's i64 count and the words holding it (a few inline,
 //! more on the heap; dropped when no word holds the pair any more); a max-heap with lazy
 //! invalidation picks the next pair.
 //!
@@ -24,59 +24,125 @@ use std::collections::BinaryHeap;
 pub struct Trained {
     pub merges: Vec<(u32, u32)>,
     /// The words (two bytes or more) as the merges left them, with their counts.
-    words: Arena,
+    words: Words,
     /// How often words of one byte occur (one token each, whatever the merges).
     single_bytes: u64,
 }
 
-impl Trained {
-    /// The words as the merges left them: (symbols, count). Spelled out through the tokens' bytes
-    /// they give the counted words back, so the counts need not be kept to encode them again.
-    pub fn final_words(&self) -> impl rayon::iter::IndexedParallelIterator<Item = (&[u32], u64)> + '_ {
-        (0..self.words.len.len()).into_par_iter().map(|w| (self.words.word(w), self.words.count[w] as u64))
-    }
+enum Words {
+    Narrow(Arena<u16>),
+    Wide(Arena<u32>),
+}
 
-    /// Occurrences of words of a single byte.
-    pub fn single_bytes(&self) -> u64 {
+impl Trained {
+    /// The number of tokens the counted words encode to: each final word, spelled out through
+    /// `token_bytes`, is given to `encode` (which appends its ids), times its count; words of one
+    /// byte count one each. So the counts need not be kept to count the corpus's tokens.
+    pub fn corpus_tokens(&self, token_bytes: &[Vec<u8>], encode: impl Fn(&[u8], &mut Vec<u32>) + Sync) -> u64 {
+        fn sum<S: Symbol>(a: &Arena<S>, token_bytes: &[Vec<u8>], encode: &(impl Fn(&[u8], &mut Vec<u32>) + Sync)) -> u64 {
+            (0..a.len.len())
+                .into_par_iter()
+                .map_init(
+                    || (Vec::new(), Vec::new()),
+                    |(bytes, ids), w| {
+                        bytes.clear();
+                        for &s in a.word(w) {
+                            bytes.extend_from_slice(&token_bytes[s.id() as usize]);
+                        }
+                        ids.clear();
+                        encode(bytes, ids);
+                        ids.len() as u64 * a.count[w] as u64
+                    },
+                )
+                .sum()
+        }
         self.single_bytes
+            + match &self.words {
+                Words::Narrow(a) => sum(a, token_bytes, &encode),
+                Words::Wide(a) => sum(a, token_bytes, &encode),
+            }
     }
 }
 
-struct Arena {
-    symbols: Vec<u32>,
+/// An arena symbol: a token id, in as few bytes as the vocabulary allows.
+trait Symbol: Copy + Eq + Send + Sync + 'static {
+    fn new(id: u32) -> Self;
+    fn id(self) -> u32;
+}
+
+impl Symbol for u16 {
+    #[inline(always)]
+    fn new(id: u32) -> Self {
+        id as u16
+    }
+    #[inline(always)]
+    fn id(self) -> u32 {
+        self as u32
+    }
+}
+
+impl Symbol for u32 {
+    #[inline(always)]
+    fn new(id: u32) -> Self {
+        id
+    }
+    #[inline(always)]
+    fn id(self) -> u32 {
+        self
+    }
+}
+
+struct Arena<S> {
+    symbols: Vec<S>,
     start: Vec<usize>,
     len: Vec<u32>,
     count: Vec<i64>,
 }
 
-impl Arena {
-    fn word(&self, w: usize) -> &[u32] {
+impl<S: Symbol> Arena<S> {
+    fn word(&self, w: usize) -> &[S] {
         &self.symbols[self.start[w]..self.start[w] + self.len[w] as usize]
     }
 }
 
 /// Learn up to `n_merges` merges from `counts`. Stops early when no pair is left to merge.
 pub fn train(counts: &WordCounts, n_merges: usize, progress: &Progress) -> Result<Trained> {
-    merge_loop(Arena::new(counts)?, single_bytes(counts), n_merges, progress)
+    let single = single_bytes(counts);
+    if narrow(n_merges) {
+        merge_loop(Arena::<u16>::new(counts)?, single, n_merges, progress, Words::Narrow)
+    } else {
+        merge_loop(Arena::<u32>::new(counts)?, single, n_merges, progress, Words::Wide)
+    }
 }
 
 /// `train`, freeing the counts as soon as the words are in the arena (the caller has no further
 /// use for them), so their memory serves the merge loop.
 pub fn train_owned(counts: WordCounts, n_merges: usize, progress: &Progress) -> Result<Trained> {
-    let (arena, single) = (Arena::new(&counts)?, single_bytes(&counts));
-    drop(counts);
-    crate::release_free_memory();
-    merge_loop(arena, single, n_merges, progress)
+    fn run<S: Symbol>(counts: WordCounts, n_merges: usize, progress: &Progress, wrap: fn(Arena<S>) -> Words) -> Result<Trained> {
+        let (arena, single) = (Arena::<S>::new(&counts)?, single_bytes(&counts));
+        drop(counts);
+        crate::release_free_memory();
+        merge_loop(arena, single, n_merges, progress, wrap)
+    }
+    if narrow(n_merges) {
+        run::<u16>(counts, n_merges, progress, Words::Narrow)
+    } else {
+        run::<u32>(counts, n_merges, progress, Words::Wide)
+    }
 }
 
+/// Whether every id training can make (the 256 bytes and the merges) fits in a u16.
+fn narrow(n_merges: usize) -> bool {
+    256 + n_merges <= 1 << 16
+}
 
 fn single_bytes(counts: &WordCounts) -> u64 {
     counts.words.iter().filter(|(w, _)| w.len() == 1).map(|(_, c)| c).sum()
 }
 
-impl Arena {
+impl<S: Symbol> Arena<S> {
     /// The words of two or more bytes (a word of one byte holds no pair).
-    fn new(counts: &WordCounts) -> Result<Arena> {
+    fn new(counts: &WordCounts) -> Result<Arena<S>> {
         let long = || counts.words.iter().filter(|(w, _)| w.len() >= 2);
         let n = long().count();
         let mut arena = Arena {
@@ -87,7 +153,7 @@ impl Arena {
         };
         for (word, c) in long() {
             arena.start.push(arena.symbols.len());
-            arena.symbols.extend(word.iter().map(|&b| b as u32));
+            arena.symbols.extend(word.iter().map(|&b| S::new(b as u32)));
             arena.len.push(word.len() as u32);
             arena.count.push(i64::try_from(*c).map_err(|_| Error::Value("a word count exceeds 2^63".into()))?);
         }
@@ -95,47 +161,32 @@ impl Arena {
     }
 }
 
-fn merge_loop(mut arena: Arena, single_bytes: u64, n_merges: usize, progress: &Progress) -> Result<Trained> {
+fn merge_loop<S: Symbol>(
+    mut arena: Arena<S>,
+    single_bytes: u64,
+    n_merges: usize,
+    progress: &Progress,
+    wrap: fn(Arena<S>) -> Words,
+) -> Result<Trained> {
     let n_words = arena.len.len();
 
-    // Initial pair counts, and how many words hold each pair, in parallel over ranges of words;
-    // then the pair → words index, each list allocated at its exact length (no growth slack and
-    // no per-thread copies, which at a GB of text were most of the memory).
-    let chunk = n_words.div_ceil(rayon::current_num_threads().max(1) * 4).max(1024);
-    let partials: Vec<FxHashMap<u64, (i64, u32, u32)>> = (0..n_words)
-        .into_par_iter()
-        .chunks(chunk)
-        .map(|ws| {
-            // pair → (count, words holding it, last word seen)
-            let mut counts: FxHashMap<u64, (i64, u32, u32)> = FxHashMap::default();
-            for w in ws {
-                for p in arena.word(w).windows(2) {
-                    let e = counts.entry(pair_key(p[0], p[1])).or_insert((0, 0, u32::MAX));
-                    e.0 += arena.count[w];
-                    if e.2 != w as u32 {
-                        (e.1, e.2) = (e.1 + 1, w as u32);
-                    }
-                }
-            }
-            counts
-        })
-        .collect();
-    // Sized once for about as many live pairs as there are words (what merging a large corpus
+    // Pair counts and the pair -> words index, in one pass over the words: it takes a fraction of
+    // a second even at a GB of text, where a map per range of words (to count in parallel) held
+    // most pairs several times over and was the peak of the whole training. The pair map is
+    // sized once for about as many live pairs as there are words (what merging a large corpus
     // reaches): growing it later would hold the old and the new table at once.
     let mut pairs: FxHashMap<u64, Pair> = FxHashMap::with_capacity_and_hasher(n_words, Default::default());
-    let mut holders: FxHashMap<u64, u32> = FxHashMap::default();
-    for part in partials {
-        for (k, (c, h, _)) in part {
-            pairs.entry(k).or_insert(Pair { count: 0, words: WordList::Few(0, [0; 3]) }).count += c;
-            *holders.entry(k).or_insert(0) += h;
+    for w in 0..n_words {
+        let c = arena.count[w];
+        for p in arena.word(w).windows(2) {
+            let e = pairs.entry(pair_key(p[0].id(), p[1].id())).or_insert(Pair { count: 0, words: WordList::Few(0, [0; 3]) });
+            e.count += c;
+            e.words.push(w as u32);
         }
     }
-    for (k, h) in holders {
-        pairs.get_mut(&k).expect("counted").words = WordList::Many(Vec::with_capacity(h as usize));
-    }
-    for w in 0..n_words {
-        for p in arena.word(w).windows(2) {
-            pairs.get_mut(&pair_key(p[0], p[1])).expect("counted above").words.push(w as u32);
+    for p in pairs.values_mut() {
+        if let WordList::Many(v) = &mut p.words {
+            v.shrink_to_fit(); // no growth slack kept through the merge loop
         }
     }
 
@@ -178,6 +229,7 @@ fn merge_loop(mut arena: Arena, single_bytes: u64, n_merges: usize, progress: &P
         words.sort_unstable();
         words.dedup();
         delta.clear();
+        let (sa, sb, st) = (S::new(a), S::new(b), S::new(t));
         for &w in &words {
             let w = w as usize;
             let (s0, n) = (arena.start[w], arena.len[w] as usize);
@@ -186,20 +238,20 @@ fn merge_loop(mut arena: Arena, single_bytes: u64, n_merges: usize, progress: &P
             let (mut r, mut o) = (0usize, 0usize);
             let mut touched = false;
             while r < n {
-                if r + 1 < n && sym[r] == a && sym[r + 1] == b {
+                if r + 1 < n && sym[r] == sa && sym[r + 1] == sb {
                     if o > 0 {
-                        let p = sym[o - 1];
+                        let p = sym[o - 1].id();
                         *delta.entry(pair_key(p, a)).or_insert(0) -= cw;
                         *delta.entry(pair_key(p, t)).or_insert(0) += cw;
                         push_word(&mut pairs, pair_key(p, t), w as u32);
                     }
                     if r + 2 < n {
-                        let nx = sym[r + 2];
+                        let nx = sym[r + 2].id();
                         *delta.entry(pair_key(b, nx)).or_insert(0) -= cw;
                         *delta.entry(pair_key(t, nx)).or_insert(0) += cw;
                         push_word(&mut pairs, pair_key(t, nx), w as u32);
                     }
-                    sym[o] = t;
+                    sym[o] = st;
                     o += 1;
                     r += 2;
                     touched = true;
@@ -232,7 +284,7 @@ fn merge_loop(mut arena: Arena, single_bytes: u64, n_merges: usize, progress: &P
             return Err(Error::Interrupted);
         }
     }
-    Ok(Trained { merges, words: arena, single_bytes })
+    Ok(Trained { merges, words: wrap(arena), single_bytes })
 }
 
 #[inline]
@@ -248,10 +300,11 @@ struct Pair {
 
 /// Word ids in the order added, each once in a row: up to three inline, more on the heap. Most
 /// pairs made during training are held by a handful of words, so this saves an allocation for
-/// each of them (at a GB of text, hundreds of thousands).
+/// each of them (at a GB of text, hundreds of thousands). The list of many is boxed so that a
+/// pair's entry in the map is 32 bytes, not 40 (8 MB of the map at a GB of text).
 enum WordList {
     Few(u8, [u32; 3]),
-    Many(Vec<u32>),
+    Many(Box<Vec<u32>>),
 }
 
 impl WordList {
@@ -270,7 +323,7 @@ impl WordList {
                     let mut v = Vec::with_capacity(8);
                     v.extend_from_slice(ids);
                     v.push(w);
-                    *self = WordList::Many(v);
+                    *self = WordList::Many(Box::new(v));
                 }
             }
             WordList::Many(v) => {
@@ -284,7 +337,7 @@ impl WordList {
     fn into_vec(self) -> Vec<u32> {
         match self {
             WordList::Few(n, ids) => ids[..n as usize].to_vec(),
-            WordList::Many(v) => v,
+            WordList::Many(v) => *v,
         }
     }
 }
@@ -292,6 +345,32 @@ impl WordList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn narrow_and_wide_arenas_merge_alike() {
+        let c = counts(&[("hello world", 3), ("low lower lowest", 2), ("aaaaaaa", 5), ("zz\u{e9}\u{e9}", 4)]);
+        let p = Progress::default();
+        let narrow = train(&c, 200, &p).unwrap(); // 256 + 200 ids fit in u16
+        let wide = train(&c, 70_000, &p).unwrap(); // too many for u16; both run out of pairs first
+        assert!(matches!(narrow.words, Words::Narrow(_)) && matches!(wide.words, Words::Wide(_)));
+        assert!(!narrow.merges.is_empty());
+        assert_eq!(narrow.merges, wide.merges);
+        // Both arenas end with the same words: spelled out, each byte counts once.
+        let mut bytes: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+        for &(a, b) in &narrow.merges {
+            bytes.push([bytes[a as usize].clone(), bytes[b as usize].clone()].concat());
+        }
+        let per_byte = |b: &[u8], ids: &mut Vec<u32>| ids.extend(b.iter().map(|&x| x as u32));
+        let n = narrow.corpus_tokens(&bytes, per_byte);
+        assert_eq!(n, wide.corpus_tokens(&bytes, per_byte));
+        assert_eq!(n, 3 * 11 + 2 * 16 + 5 * 7 + 4 * 6);
+    }
+
+    #[test]
+    fn a_pair_map_entry_is_32_bytes() {
+        // The pair map is the largest structure of the merge loop: keep its entries compact.
+        assert_eq!(std::mem::size_of::<(u64, Pair)>(), 32);
+    }
 
     fn counts(words: &[(&str, u64)]) -> WordCounts {
         let mut words: Vec<(Vec<u8>, u64)> = words.iter().map(|(w, c)| (w.as_bytes().to_vec(), *c)).collect();
