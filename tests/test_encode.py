@@ -160,3 +160,27 @@ def test_pathological_inputs_round_trip(small_tok):
     for text in ["a" * 100_000, " " * 100_000, "\n" * 50_000, "!?" * 50_000, "1" * 100_000]:
         ids = small_tok.encode_ordinary(text)
         assert small_tok.decode(ids) == text
+
+
+def test_large_files_stream_into_the_same_shards(small_tok, tmp_path):
+    # A file over 4 MiB is encoded in blocks cut at safe points (bounded memory); the shards
+    # must hold exactly what encoding each file whole gives, in order, one end-of-text after each.
+    import numpy as np
+
+    stdlib = __import__("corpora").stdlib_files()
+    texts = {
+        "a.txt": stdlib[0].read_text(errors="replace"),
+        "big.txt": "".join(p.read_text(errors="replace") for p in stdlib[:400]) * 2,
+        "one_line.txt": " ".join(p.stem for p in stdlib) * 300,  # no newline at all
+        "z.txt": "tail",
+    }
+    paths = []
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        paths.append(tmp_path / name)
+    assert (tmp_path / "big.txt").stat().st_size > 9 << 20 and (tmp_path / "one_line.txt").stat().st_size > 5 << 20
+    written = small_tok.write_shards(paths, tmp_path / "shards", shard_tokens=1_000_000, progress=False)
+    got = np.concatenate([np.fromfile(p, dtype=np.uint16) for p, _ in written]).tolist()
+    eot = small_tok.eot_token
+    want = [i for t in texts.values() for i in small_tok.encode_ordinary(t) + [eot]]
+    assert len(got) == len(want) and got == want

@@ -384,25 +384,33 @@ def test_ten_megabytes_of_one_char_or_random_bytes_train_and_encode(make):
     assert time.monotonic() - started < 120
 
 
-def test_a_long_file_without_newlines_streams_in_bounded_memory(tmp_path):
-    """80 MB on one line: counting reads it in blocks cut between words, so the peak stays far
-    below the file's size."""
+def test_a_1gb_file_without_newlines_trains_and_encodes_in_bounded_memory(tmp_path):
+    """1 GB on one line: counting and shard writing read it in blocks cut between words, so the
+    peak stays a small fraction of the file's size (it would be several GB if either read the
+    file whole)."""
     path = tmp_path / "oneline.txt"
-    words = " ".join(p.stem for p in stdlib_files()) + " "
+    words = (" ".join(p.stem for p in stdlib_files()) + " ") * 50
     with open(path, "w") as f:
-        while f.tell() < 80_000_000:
-            f.write(words * 50)
+        while f.tell() < 1_000_000_000:
+            f.write(words)
     script = (
         "import resource, sys, bpe\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "before = peak()\n"
         "tok = bpe.train([sys.argv[1]], 2000, progress=False)\n"
-        "print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\n"
+        "trained = peak()\n"
+        "written = tok.write_shards([sys.argv[1]], sys.argv[2], progress=False)\n"
+        "print(before, trained, peak(), sum(n for _, n in written))\n"
     )
-    r = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "shards")],
+                       capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
-    before, peak = map(int, r.stdout.split()[-2:])
-    grew = peak - before
-    assert grew < path.stat().st_size / 2, f"peak RSS grew by {grew / 1e6:.0f} MB for a {path.stat().st_size / 1e6:.0f} MB file"
+    before, trained, encoded, n_tokens = map(int, r.stdout.split()[-4:])
+    size = path.stat().st_size
+    assert n_tokens > size // 20  # the whole file was encoded
+    for stage, peak in (("training", trained), ("encoding", encoded)):
+        grew = peak - before
+        assert grew < 400e6, f"peak RSS grew by {grew / 1e6:.0f} MB in {stage} for a {size / 1e6:.0f} MB file"
 
 
 def test_a_catastrophic_user_regex_fails_cleanly_instead_of_hanging():

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 const SHARDS: usize = 64;
 /// Bytes read per block; blocks end at a safe cut, so they run a little longer.
-const BLOCK: usize = 4 << 20;
+pub(crate) const BLOCK: usize = 4 << 20;
 
 /// How invalid UTF-8 in a corpus is handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,17 +219,7 @@ impl<'a> Counter<'a> {
 
     /// Decode a block of a file by the UTF-8 policy. `offset` is the block's place in the file.
     fn decode<'b>(&self, bytes: &'b [u8], path: &Path, offset: u64) -> Result<std::borrow::Cow<'b, str>> {
-        match std::str::from_utf8(bytes) {
-            Ok(s) => Ok(s.into()),
-            Err(e) if self.policy == Utf8Policy::Strict => {
-                Err(Error::Utf8(path.display().to_string(), offset + e.valid_up_to() as u64))
-            }
-            Err(_) => {
-                let bad = bytes.utf8_chunks().filter(|c| !c.invalid().is_empty()).count() as u64;
-                self.replaced.fetch_add(bad, std::sync::atomic::Ordering::Relaxed);
-                Ok(String::from_utf8_lossy(bytes))
-            }
-        }
+        decode_block(bytes, path, offset, self.policy, &self.replaced)
     }
 
     /// Count files: small ones whole and several at a time, large ones streamed one by one with
@@ -265,72 +255,20 @@ impl<'a> Counter<'a> {
         binary
     }
 
-    /// Stream one file: read blocks, cut each at the last safe point, count a batch of blocks in
-    /// parallel, and go on. A file that looks binary (a NUL byte in its first 8 KB) is skipped
-    /// with a warning.
+    /// Stream one file in blocks (see `for_each_block_batch`), counting each batch of blocks in
+    /// parallel. A file that looks binary (a NUL byte in its first 8 KB) is skipped with a warning.
     pub fn add_file(&self, path: &Path) -> Result<()> {
-        if path.is_dir() {
-            return Err(Error::Value(format!("{}: is a directory, not a file", path.display())));
-        }
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let threads = rayon::current_num_threads().max(1);
-        let mut pending: Vec<u8> = Vec::new(); // bytes read but not yet counted
-        let mut offset: u64 = 0; // file offset of pending[0]
         let mut first = true;
-        let mut eof = false;
-        while !eof || !pending.is_empty() {
-            // Fill a batch: up to `threads` blocks, each ending at a safe cut.
-            let mut blocks: Vec<(u64, Vec<u8>)> = Vec::new();
-            while blocks.len() < threads * 2 && !(eof && pending.is_empty()) {
-                while pending.len() < BLOCK && !eof {
-                    let before = pending.len();
-                    pending.resize(before + BLOCK, 0);
-                    let n = read_full(&mut file, &mut pending[before..]).map_err(|e| Error::io(path, e))?;
-                    pending.truncate(before + n);
-                    eof = n == 0;
-                }
-                if first {
-                    first = false;
-                    if self.looks_binary(&pending, path) {
-                        return Ok(());
-                    }
-                }
-                let cut = if eof { pending.len() } else { self.last_safe_cut(&pending) };
-                match cut {
-                    0 => {
-                        // No safe point yet: read on (the block grows until one appears).
-                        let before = pending.len();
-                        pending.resize(before + BLOCK, 0);
-                        let n = read_full(&mut file, &mut pending[before..]).map_err(|e| Error::io(path, e))?;
-                        pending.truncate(before + n);
-                        eof = n == 0;
-                    }
-                    cut => {
-                        let rest = pending.split_off(cut);
-                        let block = std::mem::replace(&mut pending, rest);
-                        blocks.push((offset, block));
-                        offset += cut as u64;
-                    }
-                }
+        for_each_block_batch(path, self.pre, |blocks| {
+            if std::mem::take(&mut first) && blocks.first().is_some_and(|(_, b)| self.looks_binary(b, path)) {
+                return Ok(false);
             }
             blocks.par_iter().try_for_each(|(off, block)| {
                 let text = self.decode(block, path, *off)?;
                 self.count_text(&text)
             })?;
-        }
-        Ok(())
-    }
-
-    /// The last safe cut in the second half of `buf`, or 0 if there is none.
-    fn last_safe_cut(&self, buf: &[u8]) -> usize {
-        let mut at = buf.len().saturating_sub(2);
-        while at > buf.len() / 2 {
-            if self.pre.is_safe_cut(buf, at) {
-                return at;
-            }
-            at -= 1;
-        }
-        0
+            Ok(true)
+        })
     }
 
     /// The totals, sorted by bytes.
@@ -346,6 +284,86 @@ impl<'a> Counter<'a> {
         crate::release_free_memory(); // the shards' tables
         WordCounts { words, bytes, replaced }
     }
+}
+
+/// Decode a block of `path` (at `offset` in it) by the UTF-8 policy: strict names the offset of
+/// the first invalid byte; replace substitutes U+FFFD and adds the count to `replaced`.
+pub(crate) fn decode_block<'b>(
+    bytes: &'b [u8],
+    path: &Path,
+    offset: u64,
+    policy: Utf8Policy,
+    replaced: &std::sync::atomic::AtomicU64,
+) -> Result<std::borrow::Cow<'b, str>> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(s.into()),
+        Err(e) if policy == Utf8Policy::Strict => Err(Error::Utf8(path.display().to_string(), offset + e.valid_up_to() as u64)),
+        Err(_) => {
+            let bad = bytes.utf8_chunks().filter(|c| !c.invalid().is_empty()).count() as u64;
+            replaced.fetch_add(bad, std::sync::atomic::Ordering::Relaxed);
+            Ok(String::from_utf8_lossy(bytes))
+        }
+    }
+}
+
+/// Read `path` in blocks of about `BLOCK` bytes, each ending where `pre` is known to start a new
+/// piece (so the blocks handled apart give what the whole file would), and hand them to
+/// `each_batch` a few at a time (twice as many as there are threads), each with its offset in
+/// the file. Memory stays a few blocks whatever the file's size, newlines or none; a stretch
+/// with no safe point grows its block until one comes. `each_batch` returns false to stop.
+pub(crate) fn for_each_block_batch(
+    path: &Path,
+    pre: &Pretokenizer,
+    mut each_batch: impl FnMut(&[(u64, Vec<u8>)]) -> Result<bool>,
+) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::Value(format!("{}: is a directory, not a file", path.display())));
+    }
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let threads = rayon::current_num_threads().max(1);
+    let mut pending: Vec<u8> = Vec::new(); // bytes read but not yet handed out
+    let mut offset: u64 = 0; // file offset of pending[0]
+    let mut eof = false;
+    let mut read_more = |pending: &mut Vec<u8>, eof: &mut bool| -> Result<()> {
+        let before = pending.len();
+        pending.resize(before + BLOCK, 0);
+        let n = read_full(&mut file, &mut pending[before..]).map_err(|e| Error::io(path, e))?;
+        pending.truncate(before + n);
+        *eof = n == 0;
+        Ok(())
+    };
+    while !eof || !pending.is_empty() {
+        let mut blocks: Vec<(u64, Vec<u8>)> = Vec::new();
+        while blocks.len() < threads * 2 && !(eof && pending.is_empty()) {
+            while pending.len() < BLOCK && !eof {
+                read_more(&mut pending, &mut eof)?;
+            }
+            let cut = if eof { pending.len() } else { last_safe_cut(pre, &pending) };
+            if cut == 0 {
+                read_more(&mut pending, &mut eof)?; // no safe point yet: the block grows
+                continue;
+            }
+            let rest = pending.split_off(cut);
+            blocks.push((offset, std::mem::replace(&mut pending, rest)));
+            offset += cut as u64;
+        }
+        if !blocks.is_empty() && !each_batch(&blocks)? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The last safe cut in the second half of `buf`, or 0 if there is none.
+fn last_safe_cut(pre: &Pretokenizer, buf: &[u8]) -> usize {
+    let mut at = buf.len().saturating_sub(2);
+    while at > buf.len() / 2 {
+        if pre.is_safe_cut(buf, at) {
+            return at;
+        }
+        at -= 1;
+    }
+    0
 }
 
 fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {

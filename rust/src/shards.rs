@@ -4,7 +4,7 @@
 //! giving the format, dtype, count, vocabulary size, end-of-text id and tokenizer fingerprint.
 //! Every file is written atomically, so a reader never sees half a shard.
 
-use crate::counts::Utf8Policy;
+use crate::counts::{decode_block, for_each_block_batch, Utf8Policy, BLOCK};
 use crate::encode::Tokenizer;
 use crate::error::{Error, Result};
 use crate::formats::write_atomic;
@@ -29,40 +29,94 @@ fn read_document(path: &Path, policy: Utf8Policy) -> Result<String> {
     }
 }
 
+/// Writes ids as they come into the current shard's temporary file, and renames it to its final
+/// name once it holds `shard_tokens` ids (or at the end), its sidecar written beside it: memory
+/// stays a write buffer whatever the shard size, and no reader sees half a shard.
 struct ShardWriter<'a> {
     dir: &'a Path,
+    shard_tokens: usize,
     width: usize,
     n_vocab: usize,
     eot: Option<u32>,
     fingerprint: &'a str,
     written: Vec<(String, u64)>,
+    /// The shard being filled: its temporary path, the open file and the ids in it so far.
+    current: Option<(PathBuf, std::io::BufWriter<std::fs::File>, usize)>,
 }
 
 impl ShardWriter<'_> {
-    fn write(&mut self, ids: &[u32]) -> Result<()> {
-        let stem = format!("shard_{:06}", self.written.len());
-        let bin = self.dir.join(format!("{stem}.bin"));
-        let mut bytes = Vec::with_capacity(ids.len() * self.width);
-        for &id in ids {
-            if self.width == 2 {
-                bytes.extend_from_slice(&(id as u16).to_le_bytes());
-            } else {
-                bytes.extend_from_slice(&id.to_le_bytes());
+    fn stem(&self) -> String {
+        format!("shard_{:06}", self.written.len())
+    }
+
+    /// Add ids in order; every `shard_tokens` of them make a shard.
+    fn push(&mut self, mut ids: &[u32]) -> Result<()> {
+        while !ids.is_empty() {
+            if self.current.is_none() {
+                let tmp = self.dir.join(format!(".{}.bin.tmp{}", self.stem(), std::process::id()));
+                let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+                self.current = Some((tmp, std::io::BufWriter::with_capacity(1 << 20, file), 0));
+            }
+            let (tmp, out, count) = self.current.as_mut().expect("opened above");
+            let take = ids.len().min(self.shard_tokens - *count);
+            let mut bytes = Vec::with_capacity(take * self.width);
+            for &id in &ids[..take] {
+                if self.width == 2 {
+                    bytes.extend_from_slice(&(id as u16).to_le_bytes());
+                } else {
+                    bytes.extend_from_slice(&id.to_le_bytes());
+                }
+            }
+            std::io::Write::write_all(out, &bytes).map_err(|e| Error::io(tmp, e))?;
+            *count += take;
+            ids = &ids[take..];
+            if *count == self.shard_tokens {
+                self.close()?;
             }
         }
-        write_atomic(&bin, &bytes)?;
+        Ok(())
+    }
+
+    /// Finish the current shard: sync it, give it its final name, write its sidecar. With none
+    /// open, write an empty one (so an empty input still gives a readable shard).
+    fn close(&mut self) -> Result<()> {
+        let stem = self.stem();
+        let bin = self.dir.join(format!("{stem}.bin"));
+        let count = match self.current.take() {
+            Some((tmp, out, count)) => {
+                let done = out.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all());
+                if let Err(e) = done.and_then(|_| std::fs::rename(&tmp, &bin)) {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(Error::io(&bin, e));
+                }
+                count
+            }
+            None => {
+                write_atomic(&bin, &[])?;
+                0
+            }
+        };
         let meta = serde_json::json!({
             "format": SHARD_FORMAT,
             "version": SHARD_VERSION,
             "dtype": if self.width == 2 { "uint16" } else { "uint32" },
-            "count": ids.len(),
+            "count": count,
             "n_vocab": self.n_vocab,
             "eot_token": self.eot,
             "tokenizer_fingerprint": self.fingerprint,
         });
         write_atomic(&self.dir.join(format!("{stem}.json")), format!("{meta:#}\n").as_bytes())?;
-        self.written.push((bin.display().to_string(), ids.len() as u64));
+        self.written.push((bin.display().to_string(), count as u64));
         Ok(())
+    }
+}
+
+impl Drop for ShardWriter<'_> {
+    /// On an error or Ctrl-C, the half-filled shard's temporary file goes; finished shards stay.
+    fn drop(&mut self) {
+        if let Some((tmp, _, _)) = self.current.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
     }
 }
 
@@ -83,14 +137,15 @@ pub fn write_shards(
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let n_vocab = tok.n_vocab();
     let width = if n_vocab <= 1 << 16 { 2 } else { 4 };
-    let mut writer = ShardWriter { dir: out_dir, width, n_vocab, eot, fingerprint, written: Vec::new() };
-    let mut buffer: Vec<u32> = Vec::new();
+    let mut writer =
+        ShardWriter { dir: out_dir, shard_tokens, width, n_vocab, eot, fingerprint, written: Vec::new(), current: None };
+    // Small files are encoded several at a time, whole; a large one is streamed in blocks cut at
+    // safe points (so memory stays a few blocks, whatever the file's size or its lack of
+    // newlines), each batch of blocks encoded in parallel.
     let batch = rayon::current_num_threads().max(1) * 4;
-    for group in paths.chunks(batch) {
-        if progress.cancelled() {
-            return Err(Error::Interrupted);
-        }
-        let docs: Vec<Vec<u32>> = group
+    let replaced = std::sync::atomic::AtomicU64::new(0); // reported by `bpe count`, not here
+    let encode_small = |small: &mut Vec<&PathBuf>, writer: &mut ShardWriter| -> Result<()> {
+        let docs: Vec<Vec<u32>> = small
             .par_iter()
             .map(|p| {
                 let text = read_document(p, policy)?;
@@ -99,17 +154,42 @@ pub fn write_shards(
                 Ok(ids)
             })
             .collect::<Result<_>>()?;
-        for ids in docs {
-            buffer.extend(ids);
-            while buffer.len() >= shard_tokens {
-                let rest = buffer.split_off(shard_tokens);
-                writer.write(&buffer)?;
-                buffer = rest;
-            }
+        small.clear();
+        docs.iter().try_for_each(|ids| writer.push(ids))
+    };
+    let mut small: Vec<&PathBuf> = Vec::new();
+    for path in paths {
+        if progress.cancelled() {
+            return Err(Error::Interrupted);
         }
+        let large = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > BLOCK as u64);
+        if !large {
+            small.push(path);
+            if small.len() >= batch {
+                encode_small(&mut small, &mut writer)?;
+            }
+            continue;
+        }
+        encode_small(&mut small, &mut writer)?; // the files before it come first
+        for_each_block_batch(path, &tok.pre, |blocks| {
+            if progress.cancelled() {
+                return Err(Error::Interrupted);
+            }
+            let parts: Vec<Vec<u32>> = blocks
+                .par_iter()
+                .map(|(offset, block)| {
+                    let text = decode_block(block, path, *offset, policy, &replaced)?;
+                    tok.encode_ordinary_in(&text, progress)
+                })
+                .collect::<Result<_>>()?;
+            parts.iter().try_for_each(|ids| writer.push(ids))?;
+            Ok(true)
+        })?;
+        writer.push(eot.as_slice())?;
     }
-    if !buffer.is_empty() || writer.written.is_empty() {
-        writer.write(&buffer)?;
+    encode_small(&mut small, &mut writer)?;
+    if writer.current.is_some() || writer.written.is_empty() {
+        writer.close()?;
     }
     // Shards left from an earlier, longer run in the same folder would be read as part of this one.
     let mut stale = writer.written.len();
@@ -123,5 +203,5 @@ pub fn write_shards(
         let _ = std::fs::remove_file(json);
         stale += 1;
     }
-    Ok(writer.written)
+    Ok(std::mem::take(&mut writer.written))
 }

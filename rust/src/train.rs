@@ -302,6 +302,7 @@ struct Pair {
 /// pairs made during training are held by a handful of words, so this saves an allocation for
 /// each of them (at a GB of text, hundreds of thousands). The list of many is boxed so that a
 /// pair's entry in the map is 32 bytes, not 40 (8 MB of the map at a GB of text).
+#[allow(clippy::box_collection)] // the box is the point: a thin pointer keeps the entry small
 enum WordList {
     Few(u8, [u32; 3]),
     Many(Box<Vec<u32>>),
