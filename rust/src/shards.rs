@@ -15,18 +15,13 @@ use std::path::{Path, PathBuf};
 pub const SHARD_FORMAT: &str = "bpe-shard";
 pub const SHARD_VERSION: u32 = 1;
 
-fn read_document(path: &Path, policy: Utf8Policy) -> Result<String> {
+/// A small file (at most `BLOCK` bytes) whole, decoded by the UTF-8 policy as blocks are.
+fn read_document(path: &Path, policy: Utf8Policy, replaced: &std::sync::atomic::AtomicU64) -> Result<String> {
     if path.is_dir() {
         return Err(Error::Value(format!("{}: is a directory, not a file", path.display())));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    match String::from_utf8(bytes) {
-        Ok(s) => Ok(s),
-        Err(e) if policy == Utf8Policy::Strict => {
-            Err(Error::Utf8(path.display().to_string(), e.utf8_error().valid_up_to() as u64))
-        }
-        Err(e) => Ok(String::from_utf8_lossy(e.as_bytes()).into_owned()),
-    }
+    Ok(decode_block(&bytes, path, 0, policy, replaced)?.into_owned())
 }
 
 /// Writes ids as they come into the current shard's temporary file, and renames it to its final
@@ -148,7 +143,7 @@ pub fn write_shards(
         let docs: Vec<Vec<u32>> = small
             .par_iter()
             .map(|p| {
-                let text = read_document(p, policy)?;
+                let text = read_document(p, policy, &replaced)?;
                 let mut ids = tok.encode_ordinary_in(&text, progress)?; // adds the bytes done
                 ids.extend(eot);
                 Ok(ids)
