@@ -1,8 +1,8 @@
 //! `bpe`: byte-level BPE, trained and applied exactly and fast.
 //!
 //! The stages, one module each: [`pretokenize`] cuts text into pieces, [`counts`] counts them
-//! over a corpus, [`train`] learns merges, [`vocab`] holds the tokens, [`encode`] turns text into
-//! ids and back, [`formats`] reads and writes tokenizer files. `py` (feature `python`) is the only
+//! over a corpus, [`train`] learns merges, [`vocab`] holds the tokens (and `units`, the merges of
+//! single characters that pieces start from), [`encode`] turns text into ids and back, [`formats`] reads and writes tokenizer files. `py` (feature `python`) is the only
 //! module that knows Python.
 
 pub mod counts;
@@ -13,6 +13,7 @@ mod lookup;
 pub mod pretokenize;
 pub mod shards;
 pub mod train;
+mod units;
 pub mod vocab;
 
 #[cfg(feature = "python")]

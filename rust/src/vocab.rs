@@ -32,6 +32,9 @@ pub struct Vocab {
     byte_pairs: Box<[u32]>,
     /// Tells this vocabulary's entries apart in the per-thread piece cache.
     cache_key: u64,
+    /// Characters' own merges, to start merging pieces from (made on first use; None where
+    /// that would not be faster).
+    units: std::sync::OnceLock<Option<Box<crate::units::Units>>>,
 }
 
 /// Pieces that are not tokens themselves take the merge loop; text repeats them (Chinese runs,
@@ -153,7 +156,7 @@ impl Vocab {
             .map(|ab| pairs.get(byte_ids[ab >> 8], byte_ids[ab & 255]).unwrap_or(u32::MAX))
             .collect();
         let cache_key = NEXT_CACHE_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Vocab { tokens, ids, pairs, byte_ids, specials, bridges, byte_pairs, cache_key })
+        Ok(Vocab { tokens, ids, pairs, byte_ids, specials, bridges, byte_pairs, cache_key, units: Default::default() })
     }
 
     /// Ids 0..=255 are single bytes (`byte_order[id]` is the byte of token `id`), then one token
@@ -250,6 +253,10 @@ impl Vocab {
         })
     }
 
+    fn units(&self) -> Option<&crate::units::Units> {
+        self.units.get_or_init(|| crate::units::Units::new(self).map(Box::new)).as_deref()
+    }
+
     /// Merge the bytes of one piece into token ids, appending them to `out`.
     /// `max_rank` limits the merges to tokens of lower id (used to recover merge lists).
     pub fn merge_piece(&self, piece: &[u8], out: &mut Vec<u32>, max_rank: u32) {
@@ -257,6 +264,11 @@ impl Vocab {
             0 => return,
             1 => return out.push(self.byte_ids[piece[0] as usize]),
             _ => {}
+        }
+        // Pieces with characters of several bytes start from whole characters where that is
+        // exact (see `units`).
+        if max_rank == u32::MAX && !piece.is_ascii() && self.units().is_some_and(|u| u.merge(self, piece, out)) {
+            return;
         }
         if piece.len() <= 64 {
             return self.merge_short(piece, out, max_rank);
@@ -280,6 +292,17 @@ impl Vocab {
             2..=64 => self.merge_short(stretch, out, max_rank),
             _ => self.merge_long(stretch, out, max_rank),
         }
+    }
+
+    /// The id of the token that `l` followed by `r` spells, if any.
+    #[inline(always)]
+    pub(crate) fn pair_id(&self, l: u32, r: u32) -> Option<u32> {
+        self.pairs.get(l, r)
+    }
+
+    /// The id of the ordinary token with these bytes, if any.
+    pub(crate) fn token_id(&self, bytes: &[u8]) -> Option<u32> {
+        self.ids.get(bytes)
     }
 
     #[inline(always)]
