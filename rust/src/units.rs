@@ -420,18 +420,7 @@ mod tests {
             known.insert(bytes.clone(), id);
             tokens.push(bytes);
             list.push((l, r));
-            let mut next = Vec::with_capacity(ids.len());
-            let mut i = 0;
-            while i < ids.len() {
-                if i + 1 < ids.len() && ids[i] == l && ids[i + 1] == r {
-                    next.push(id);
-                    i += 2;
-                } else {
-                    next.push(ids[i]);
-                    i += 1;
-                }
-            }
-            ids = next;
+            ids = crate::train::tests::merge_all(&ids, l, r, id);
         }
         let v = Vocab::from_merges(&crate::vocab::IDENTITY, &list, vec![], "random").unwrap();
         if rng.below(2) == 0 {
@@ -452,8 +441,10 @@ mod tests {
         let alphabet: Vec<char> = "天下大势分久必合中文的人 ，。abЖжé─│".chars().collect();
         let mut rng = Rng(0x1234_5678_9abc_def1);
         let (mut taken, mut total) = (0, 0);
-        for round in 0..60 {
-            let v = random_vocab(&mut rng, &alphabet, 50 + round * 10);
+        // 60 vocabularies of 1,000 pieces each; a deep run sets BPE_RUST_CASES (pieces in all).
+        let cases: usize = std::env::var("BPE_RUST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(60_000);
+        for round in 0..cases.div_ceil(1000) {
+            let v = random_vocab(&mut rng, &alphabet, 50 + round % 60 * 10);
             let units = Units::build(&v);
             for _ in 0..1000 {
                 let len = 1 + rng.below(30);
