@@ -257,10 +257,8 @@ impl Units {
                 }
             };
             let (entry, len) = if b < 0x80 {
-                match decode(1) {
-                    Some((cp, k)) if i == 0 && b == b' ' && self.spaced[cp as usize] != 0 => {
-                        (self.spaced[cp as usize], 1 + k)
-                    }
+                match (i == 0 && b == b' ').then(|| decode(1)).flatten() {
+                    Some((cp, k)) if self.spaced[cp as usize] != 0 => (self.spaced[cp as usize], 1 + k),
                     _ => (0, 1),
                 }
             } else {
