@@ -6,6 +6,7 @@
 //! module that knows Python.
 
 pub mod counts;
+mod cuts;
 pub mod encode;
 pub mod error;
 pub mod formats;

@@ -35,6 +35,8 @@ pub struct Vocab {
     /// Characters' own merges, to start merging pieces from (made on first use; None where
     /// that would not be faster).
     units: std::sync::OnceLock<Option<Box<crate::units::Units>>>,
+    /// Where pieces with characters of several bytes can be cut (made on first use).
+    cuts: std::sync::OnceLock<Box<crate::cuts::Cuts>>,
 }
 
 /// Pieces that are not tokens themselves take the merge loop; text repeats them (Chinese runs,
@@ -156,7 +158,7 @@ impl Vocab {
             .map(|ab| pairs.get(byte_ids[ab >> 8], byte_ids[ab & 255]).unwrap_or(u32::MAX))
             .collect();
         let cache_key = NEXT_CACHE_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Vocab { tokens, ids, pairs, byte_ids, specials, bridges, byte_pairs, cache_key, units: Default::default() })
+        Ok(Vocab { tokens, ids, pairs, byte_ids, specials, bridges, byte_pairs, cache_key, units: Default::default(), cuts: Default::default() })
     }
 
     /// Ids 0..=255 are single bytes (`byte_order[id]` is the byte of token `id`), then one token
@@ -214,11 +216,34 @@ impl Vocab {
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
         match self.ids.get(piece) {
             Some(id) => out.push(id),
-            // Short pieces merge faster than a lookup; long ones rarely repeat and would make the
-            // cache's memory unbounded.
-            None if piece.len() < 4 || piece.len() > PIECE_CACHE_MAX_LEN => self.merge_piece(piece, out, u32::MAX),
-            None => self.merge_cached(piece, out),
+            // Cut where no token crosses (see `cuts`), and encode the parts.
+            None if !piece.is_ascii() => self.cuts().split(piece, |part| {
+                if part.len() == piece.len() {
+                    return self.encode_rest(piece, out);
+                }
+                match self.ids.get(part) {
+                    Some(id) => out.push(id),
+                    None => self.encode_rest(part, out),
+                }
+            }),
+            None => self.encode_rest(piece, out),
         }
+    }
+
+    /// The ids of a piece that is not a token.
+    #[inline]
+    fn encode_rest(&self, piece: &[u8], out: &mut Vec<u32>) {
+        // Short pieces merge faster than a lookup; long ones rarely repeat and would make the
+        // cache's memory unbounded.
+        if piece.len() < 4 || piece.len() > PIECE_CACHE_MAX_LEN {
+            self.merge_piece(piece, out, u32::MAX)
+        } else {
+            self.merge_cached(piece, out)
+        }
+    }
+
+    fn cuts(&self) -> &crate::cuts::Cuts {
+        self.cuts.get_or_init(|| Box::new(crate::cuts::Cuts::new(self)))
     }
 
     fn merge_cached(&self, piece: &[u8], out: &mut Vec<u32>) {
