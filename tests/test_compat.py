@@ -85,8 +85,9 @@ def test_dense_corner_text_equals_tiktoken(name, text):
     check(name, text, disallowed_special=())
 
 
-# Runs of common ideographs, with the space and punctuation that start pieces: the encoder
-# starts such pieces from whole characters where that is exact (rust/src/units.rs).
+# Runs of common ideographs, with the space and punctuation that start pieces: the encoder cuts
+# such pieces between characters that no token spans (rust/src/cuts.rs), rare ideographs
+# included.
 IDEOGRAPHS = list("的一是不了人我在有他这为之大来以个中上们到说国和地也子时道出而要于就下得可你年生自会那后"
                   "能对着事其里所去行过家十用发天如然作方成者多日都三小军二无同么经法当起与好看学进种将还分此"
                   "心前面又定见只主没公从知鬱龘蠢饕餮")

@@ -1,9 +1,10 @@
 //! `bpe`: byte-level BPE, trained and applied exactly and fast.
 //!
 //! The stages, one module each: [`pretokenize`] cuts text into pieces, [`counts`] counts them
-//! over a corpus, [`train`] learns merges, [`vocab`] holds the tokens (and `units`, the merges of
-//! single characters that pieces start from), [`encode`] turns text into ids and back, [`formats`] reads and writes tokenizer files. `py` (feature `python`) is the only
-//! module that knows Python.
+//! over a corpus, [`train`] learns merges, [`vocab`] holds the tokens (and `cuts`, the points
+//! where a piece can be cut without changing its ids), [`encode`] turns text into ids and back,
+//! [`formats`] reads and writes tokenizer files. `py` (feature `python`) is the only module that
+//! knows Python.
 
 pub mod counts;
 mod cuts;
@@ -14,7 +15,6 @@ mod lookup;
 pub mod pretokenize;
 pub mod shards;
 pub mod train;
-mod units;
 pub mod vocab;
 
 #[cfg(feature = "python")]

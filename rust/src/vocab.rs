@@ -32,9 +32,6 @@ pub struct Vocab {
     byte_pairs: Box<[u32]>,
     /// Tells this vocabulary's entries apart in the per-thread piece cache.
     cache_key: u64,
-    /// Characters' own merges, to start merging pieces from (made on first use; None where
-    /// that would not be faster).
-    units: std::sync::OnceLock<Option<Box<crate::units::Units>>>,
     /// Where pieces with characters of several bytes can be cut (made on first use).
     cuts: std::sync::OnceLock<Box<crate::cuts::Cuts>>,
 }
@@ -158,7 +155,7 @@ impl Vocab {
             .map(|ab| pairs.get(byte_ids[ab >> 8], byte_ids[ab & 255]).unwrap_or(u32::MAX))
             .collect();
         let cache_key = NEXT_CACHE_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Vocab { tokens, ids, pairs, byte_ids, specials, bridges, byte_pairs, cache_key, units: Default::default(), cuts: Default::default() })
+        Ok(Vocab { tokens, ids, pairs, byte_ids, specials, bridges, byte_pairs, cache_key, cuts: Default::default() })
     }
 
     /// Ids 0..=255 are single bytes (`byte_order[id]` is the byte of token `id`), then one token
@@ -278,10 +275,6 @@ impl Vocab {
         })
     }
 
-    fn units(&self) -> Option<&crate::units::Units> {
-        self.units.get_or_init(|| crate::units::Units::new(self).map(Box::new)).as_deref()
-    }
-
     /// Merge the bytes of one piece into token ids, appending them to `out`.
     /// `max_rank` limits the merges to tokens of lower id (used to recover merge lists).
     pub fn merge_piece(&self, piece: &[u8], out: &mut Vec<u32>, max_rank: u32) {
@@ -289,11 +282,6 @@ impl Vocab {
             0 => return,
             1 => return out.push(self.byte_ids[piece[0] as usize]),
             _ => {}
-        }
-        // Pieces with characters of several bytes start from whole characters where that is
-        // exact (see `units`).
-        if max_rank == u32::MAX && !piece.is_ascii() && self.units().is_some_and(|u| u.merge(self, piece, out)) {
-            return;
         }
         if piece.len() <= 64 {
             return self.merge_short(piece, out, max_rank);
@@ -319,13 +307,8 @@ impl Vocab {
         }
     }
 
-    /// The id of the token that `l` followed by `r` spells, if any.
-    #[inline(always)]
-    pub(crate) fn pair_id(&self, l: u32, r: u32) -> Option<u32> {
-        self.pairs.get(l, r)
-    }
-
     /// The id of the ordinary token with these bytes, if any.
+    #[cfg(test)]
     pub(crate) fn token_id(&self, bytes: &[u8]) -> Option<u32> {
         self.ids.get(bytes)
     }
