@@ -321,20 +321,48 @@ impl Vocab {
         }
     }
 
-    /// Quadratic in the worst case, fastest on the short pieces that make up most text.
+    /// Quadratic in the worst case, fastest on the short pieces that make up most text. The parts
+    /// are merged in place at the end of `out`.
     fn merge_short(&self, piece: &[u8], out: &mut Vec<u32>, max_rank: u32) {
-        let mut parts: smallvec_like::Buf = smallvec_like::Buf::new();
-        for &b in piece {
-            parts.push(self.byte_ids[b as usize]);
-        }
-        let mut ranks: smallvec_like::Buf = smallvec_like::Buf::new();
-        for i in 0..parts.len() - 1 {
+        let n = piece.len();
+        debug_assert!((2..=64).contains(&n));
+        let byte_rank = |i: usize| {
             let r = self.byte_pairs[(piece[i] as usize) << 8 | piece[i + 1] as usize];
-            ranks.push(if r < max_rank { r } else { u32::MAX });
+            if r < max_rank { r } else { u32::MAX }
+        };
+        let id = |b: u8| self.byte_ids[b as usize];
+        if n == 2 {
+            // One character of two bytes, or two ASCII letters.
+            match byte_rank(0) {
+                u32::MAX => out.extend_from_slice(&[id(piece[0]), id(piece[1])]),
+                r => out.push(r),
+            }
+            return;
         }
+        if n == 3 {
+            // Most often one character of three bytes (Chinese cut into characters).
+            let (r0, r1) = (byte_rank(0), byte_rank(1));
+            if r0 == u32::MAX && r1 == u32::MAX {
+                return out.extend_from_slice(&[id(piece[0]), id(piece[1]), id(piece[2])]);
+            }
+            let (l, r) = if r0 <= r1 { (r0, id(piece[2])) } else { (id(piece[0]), r1) };
+            match self.rank(l, r, max_rank) {
+                u32::MAX => out.extend_from_slice(&[l, r]),
+                t => out.push(t),
+            }
+            return;
+        }
+        let start = out.len();
+        out.extend(piece.iter().map(|&b| id(b)));
+        let parts = &mut out[start..];
+        let mut ranks = [u32::MAX; 64];
+        for (i, r) in ranks[..n - 1].iter_mut().enumerate() {
+            *r = byte_rank(i);
+        }
+        let mut m = n;
         loop {
             let (mut best, mut at) = (u32::MAX, usize::MAX);
-            for (i, &r) in ranks.as_slice().iter().enumerate() {
+            for (i, &r) in ranks[..m - 1].iter().enumerate() {
                 if r < best {
                     best = r;
                     at = i;
@@ -344,16 +372,17 @@ impl Vocab {
                 break;
             }
             parts[at] = best;
-            parts.remove(at + 1);
-            ranks.remove(at);
-            if at + 1 < parts.len() {
+            parts.copy_within(at + 2..m, at + 1);
+            ranks.copy_within(at + 1..m - 1, at);
+            m -= 1;
+            if at + 1 < m {
                 ranks[at] = self.rank(best, parts[at + 1], max_rank);
             }
             if at > 0 {
                 ranks[at - 1] = self.rank(parts[at - 1], best, max_rank);
             }
         }
-        out.extend_from_slice(parts.as_slice());
+        out.truncate(start + m);
     }
 
     /// A long stretch: in run-length form when it is made of long runs of one byte, else by the
@@ -542,51 +571,6 @@ impl Vocab {
             merges.push((parts[0], parts[1]));
         }
         Ok(merges)
-    }
-}
-
-/// A small inline vector of u32 for the short-piece merge: no heap allocation up to 64 parts.
-mod smallvec_like {
-    pub struct Buf {
-        data: [u32; 64],
-        len: usize,
-    }
-    impl Buf {
-        #[inline(always)]
-        pub fn new() -> Self {
-            Buf { data: [0; 64], len: 0 }
-        }
-        #[inline(always)]
-        pub fn push(&mut self, v: u32) {
-            self.data[self.len] = v;
-            self.len += 1;
-        }
-        #[inline(always)]
-        pub fn len(&self) -> usize {
-            self.len
-        }
-        #[inline(always)]
-        pub fn remove(&mut self, at: usize) {
-            self.data.copy_within(at + 1..self.len, at);
-            self.len -= 1;
-        }
-        #[inline(always)]
-        pub fn as_slice(&self) -> &[u32] {
-            &self.data[..self.len]
-        }
-    }
-    impl std::ops::Index<usize> for Buf {
-        type Output = u32;
-        #[inline(always)]
-        fn index(&self, i: usize) -> &u32 {
-            &self.data[..self.len][i]
-        }
-    }
-    impl std::ops::IndexMut<usize> for Buf {
-        #[inline(always)]
-        fn index_mut(&mut self, i: usize) -> &mut u32 {
-            &mut self.data[..self.len][i]
-        }
     }
 }
 
