@@ -12,6 +12,7 @@ pub mod encode;
 pub mod error;
 pub mod formats;
 mod lookup;
+mod piece_cache;
 pub mod pretokenize;
 pub mod shards;
 pub mod train;

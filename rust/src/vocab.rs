@@ -36,37 +36,12 @@ pub struct Vocab {
     cuts: std::sync::OnceLock<Box<crate::cuts::Cuts>>,
 }
 
-/// Pieces that are not tokens themselves take the merge loop; text repeats them (Chinese runs,
-/// identifiers), so each thread remembers the ids of recent ones, for the last few vocabularies
-/// it used. Bounded: a vocabulary's map is emptied when full.
-type PieceCache = Vec<ThreadCache>;
-
-/// One thread's cache for one vocabulary (`key`): the ids of the pieces it has merged.
-struct ThreadCache {
-    key: u64,
-    pieces: FxHashMap<Box<[u8]>, Box<[u32]>>,
-}
-
-const PIECE_CACHE_LIMIT: usize = 1 << 15;
-const PIECE_CACHE_MAX_LEN: usize = 256;
-const PIECE_CACHE_VOCABS: usize = 4;
-
 /// A long piece whose runs of one byte average at least this length merges in run-length form.
 const RUN_MIN_LEN: usize = 16;
 
-thread_local! {
-    /// The caches, and the value of CACHE_EPOCH when they were last emptied.
-    static PIECE_CACHE: std::cell::RefCell<(u64, PieceCache)> = const { std::cell::RefCell::new((0, Vec::new())) };
-}
-
-/// Raised by `clear_piece_caches`; each thread empties its caches when it sees a new value.
-static CACHE_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Make every thread forget the pieces it has cached (on its next use of the cache), so the
-/// next texts are encoded as at first sight: for benchmarks that repeat one text, and to give
-/// the memory back.
+/// Make every thread forget the pieces it has cached (see `piece_cache::clear`).
 pub fn clear_piece_caches() {
-    CACHE_EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    crate::piece_cache::clear()
 }
 
 static NEXT_CACHE_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -230,49 +205,16 @@ impl Vocab {
     /// The ids of a piece that is not a token.
     #[inline]
     fn encode_rest(&self, piece: &[u8], out: &mut Vec<u32>) {
-        // Short pieces merge faster than a lookup; long ones rarely repeat and would make the
-        // cache's memory unbounded.
-        if piece.len() < 4 || piece.len() > PIECE_CACHE_MAX_LEN {
+        // Short pieces merge faster than a lookup; long ones rarely repeat.
+        if piece.len() < 4 || piece.len() > crate::piece_cache::MAX_LEN {
             self.merge_piece(piece, out, u32::MAX)
         } else {
-            self.merge_cached(piece, out)
+            crate::piece_cache::get_or_merge(self.cache_key, piece, out, |out| self.merge_piece(piece, out, u32::MAX))
         }
     }
 
     fn cuts(&self) -> &crate::cuts::Cuts {
         self.cuts.get_or_init(|| Box::new(crate::cuts::Cuts::new(self)))
-    }
-
-    fn merge_cached(&self, piece: &[u8], out: &mut Vec<u32>) {
-        PIECE_CACHE.with(|cell| {
-            let (seen, caches) = &mut *cell.borrow_mut();
-            let epoch = CACHE_EPOCH.load(std::sync::atomic::Ordering::Relaxed);
-            if *seen != epoch {
-                *seen = epoch;
-                *caches = Vec::new();
-            }
-            let slot = match caches.iter().position(|c| c.key == self.cache_key) {
-                Some(i) => i,
-                None => {
-                    if caches.len() == PIECE_CACHE_VOCABS {
-                        caches.remove(0);
-                    }
-                    caches.push(ThreadCache { key: self.cache_key, pieces: FxHashMap::default() });
-                    caches.len() - 1
-                }
-            };
-            let pieces = &mut caches[slot].pieces;
-            if let Some(ids) = pieces.get(piece) {
-                out.extend_from_slice(ids);
-                return;
-            }
-            let start = out.len();
-            self.merge_piece(piece, out, u32::MAX);
-            if pieces.len() >= PIECE_CACHE_LIMIT {
-                pieces.clear();
-            }
-            pieces.insert(piece.into(), out[start..].into());
-        })
     }
 
     /// Merge the bytes of one piece into token ids, appending them to `out`.

@@ -1,0 +1,183 @@
+//! Each thread's cache of the ids of pieces that are not tokens.
+//!
+//! Text repeats such pieces (identifiers, inflected words, Chinese words that cuts leave whole),
+//! so each thread remembers the ids of recent ones, for the last few vocabularies it used. A
+//! slot is one cache line that holds the piece's bytes and ids inline: a lookup is a hash and
+//! one line compared word by word, and a new entry overwrites the slot, so nothing is allocated
+//! and the memory is fixed (`SLOTS` lines per vocabulary and thread). Pieces longer than
+//! `SHORT_LEN` bytes, or of more than `MAX_IDS` ids, go to a hash map instead (up to `MAX_LEN`
+//! bytes; emptied when it holds `LONG_LIMIT`): long pieces are few, but each costs many merges,
+//! and some texts repeat them (rules of box-drawing characters, long Chinese runs).
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The longest piece kept in a slot, in bytes.
+const SHORT_LEN: usize = 32;
+/// The longest piece kept at all.
+pub const MAX_LEN: usize = 256;
+/// The most long pieces kept per vocabulary and thread.
+const LONG_LIMIT: usize = 1 << 12;
+/// The most ids a kept piece may have.
+const MAX_IDS: usize = 7;
+/// Slots per vocabulary and thread (a power of two): 512 KB.
+const SLOTS: usize = 1 << 13;
+/// How many vocabularies each thread keeps a cache for.
+const VOCABS: usize = 4;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Slot {
+    /// The piece's bytes, zero after its end.
+    key: [u64; 4],
+    /// The piece's length; 0 marks an empty slot.
+    len: u8,
+    n: u8,
+    ids: [u32; MAX_IDS],
+}
+
+const EMPTY_SLOT: Slot = Slot { key: [0; 4], len: 0, n: 0, ids: [0; MAX_IDS] };
+
+struct Cache {
+    vocab: u64,
+    slots: Box<[Slot]>,
+    long: rustc_hash::FxHashMap<Box<[u8]>, Box<[u32]>>,
+}
+
+thread_local! {
+    /// The caches, and the value of EPOCH when they were last emptied.
+    static CACHES: RefCell<(u64, Vec<Cache>)> = const { RefCell::new((0, Vec::new())) };
+}
+
+/// Raised by `clear`; each thread empties its caches when it sees a new value.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Make every thread forget the pieces it has cached (on its next use of the cache), so the
+/// next texts are encoded as at first sight: for benchmarks that repeat one text, and to give
+/// the memory back.
+pub fn clear() {
+    EPOCH.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The piece's bytes as four little-endian words, zero-padded, and its slot's index.
+#[inline(always)]
+fn key_of(piece: &[u8]) -> ([u64; 4], usize) {
+    let mut buf = [0u8; 32];
+    buf[..piece.len()].copy_from_slice(piece);
+    let w = |i: usize| u64::from_le_bytes(buf[8 * i..8 * i + 8].try_into().unwrap());
+    let key = [w(0), w(1), w(2), w(3)];
+    let h = (key[0] ^ key[1].rotate_left(21) ^ key[2].rotate_left(42) ^ key[3].rotate_left(11) ^ piece.len() as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (key, (h >> (64 - SLOTS.trailing_zeros())) as usize)
+}
+
+/// Append the ids of `piece` (1..=`MAX_LEN` bytes) to `out`: from this thread's cache for
+/// vocabulary `vocab`, or from `merge`, whose result is then kept.
+#[inline]
+pub fn get_or_merge(vocab: u64, piece: &[u8], out: &mut Vec<u32>, merge: impl FnOnce(&mut Vec<u32>)) {
+    debug_assert!((1..=MAX_LEN).contains(&piece.len()));
+    CACHES.with(|cell| {
+        let (seen, caches) = &mut *cell.borrow_mut();
+        let epoch = EPOCH.load(Ordering::Relaxed);
+        if *seen != epoch {
+            *seen = epoch;
+            *caches = Vec::new();
+        }
+        let cache = match caches.iter().position(|c| c.vocab == vocab) {
+            Some(i) => &mut caches[i],
+            None => {
+                if caches.len() == VOCABS {
+                    caches.remove(0);
+                }
+                caches.push(Cache {
+                    vocab,
+                    slots: vec![EMPTY_SLOT; SLOTS].into_boxed_slice(),
+                    long: Default::default(),
+                });
+                caches.last_mut().expect("just pushed")
+            }
+        };
+        if piece.len() > SHORT_LEN {
+            if let Some(ids) = cache.long.get(piece) {
+                return out.extend_from_slice(ids);
+            }
+        }
+        let (key, at) = if piece.len() <= SHORT_LEN { key_of(piece) } else { ([0; 4], 0) };
+        if piece.len() <= SHORT_LEN {
+            let slot = &cache.slots[at];
+            if slot.len as usize == piece.len() && slot.key == key {
+                return out.extend_from_slice(&slot.ids[..slot.n as usize]);
+            }
+        }
+        let start = out.len();
+        merge(out);
+        let ids = &out[start..];
+        if piece.len() <= SHORT_LEN && ids.len() <= MAX_IDS {
+            let slot = &mut cache.slots[at];
+            slot.key = key;
+            slot.len = piece.len() as u8;
+            slot.n = ids.len() as u8;
+            slot.ids[..ids.len()].copy_from_slice(ids);
+        } else {
+            if cache.long.len() >= LONG_LIMIT {
+                cache.long.clear();
+            }
+            cache.long.insert(piece.into(), ids.into());
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_come_back_with_their_own_ids() {
+        // Many more pieces than slots, so that slots are overwritten; ids derived from the
+        // bytes, so a piece given another's ids would show.
+        let ids_of = |p: &[u8]| -> Vec<u32> {
+            (0..1 + p.len() % MAX_IDS + (p.len() % 3 == 0) as usize * MAX_IDS)
+                .map(|i| p.iter().map(|&b| b as u32).sum::<u32>() * 31 + i as u32)
+                .collect()
+        };
+        let piece = |i: u32| -> Vec<u8> {
+            let n = 1 + (i as usize * 7) % (2 * SHORT_LEN);
+            (0..n).map(|k| (i.wrapping_mul(2654435761) >> (k % 4 * 8)) as u8 ^ k as u8).collect()
+        };
+        let edge = [vec![0u8], vec![0, 0], vec![0; SHORT_LEN], vec![0; SHORT_LEN + 1], vec![0; MAX_LEN], b"a".to_vec(), b"a\0".to_vec()];
+        let few: Vec<Vec<u8>> = (0..SLOTS as u32 / 8).map(piece).chain(edge.iter().cloned()).collect();
+        let many: Vec<Vec<u8>> = (0..SLOTS as u32 * 3).map(piece).chain(edge.iter().cloned()).collect();
+        let mut merged = 0;
+        for (set, rounds) in [(&few, 3), (&many, 2)] {
+            merged = 0;
+            for round in 0..rounds {
+                for p in set {
+                    let mut out = vec![9];
+                    get_or_merge(1, p, &mut out, |o| {
+                        merged += 1;
+                        o.extend(ids_of(p))
+                    });
+                    assert_eq!(&out[1..], &ids_of(p)[..], "{p:?} in round {round}");
+                    // Another vocabulary never sees this one's entries.
+                    let mut other = Vec::new();
+                    get_or_merge(2, p, &mut other, |o| o.push(u32::MAX));
+                    assert!(other == [u32::MAX], "{p:?}");
+                }
+            }
+            if rounds == 3 {
+                // With room for all, repeats are answered from the cache (pieces of too many
+                // ids, and a few that share a slot, are merged again).
+                assert!(merged < few.len() * 2, "{merged} merges for {} pieces x 3", few.len());
+            }
+        }
+        assert!(merged > many.len(), "slots are overwritten");
+        clear();
+        let mut out = Vec::new();
+        let mut again = false;
+        get_or_merge(1, b"a", &mut out, |o| {
+            again = true;
+            o.push(7)
+        });
+        assert!(again && out == [7], "clear forgets");
+    }
+}
