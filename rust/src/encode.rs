@@ -42,17 +42,16 @@ impl Tokenizer {
     /// Each piece is looked up one piece late: its table slot is prefetched when the scanner
     /// finds it, and read after the scanner has found the next, so the memory latency overlaps.
     fn encode_pieces(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
-        let mut pending: &[u8] = &[];
+        let mut pending = "";
         self.pre.split(text, |piece| {
-            let piece = piece.as_bytes();
-            self.vocab.prefetch(piece);
+            self.vocab.prefetch(piece.as_bytes());
             if !pending.is_empty() {
-                self.vocab.encode_piece(pending, out);
+                self.vocab.encode_text_piece(pending, out);
             }
             pending = piece;
         })?;
         if !pending.is_empty() {
-            self.vocab.encode_piece(pending, out);
+            self.vocab.encode_text_piece(pending, out);
         }
         Ok(())
     }

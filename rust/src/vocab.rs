@@ -188,18 +188,36 @@ impl Vocab {
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
         match self.ids.get(piece) {
             Some(id) => out.push(id),
-            // Cut where no token crosses (see `cuts`), and encode the parts.
-            None if !piece.is_ascii() => self.cuts().split(piece, |part| {
-                if part.len() == piece.len() {
-                    return self.encode_rest(piece, out);
-                }
-                match self.ids.get(part) {
-                    Some(id) => out.push(id),
-                    None => self.encode_rest(part, out),
-                }
-            }),
+            None if !piece.is_ascii() => match std::str::from_utf8(piece) {
+                Ok(text) => self.encode_cut(text, out),
+                Err(_) => self.encode_rest(piece, out),
+            },
             None => self.encode_rest(piece, out),
         }
+    }
+
+    /// `encode_piece` for a piece known to be UTF-8 (the encoder's pieces all are).
+    #[inline]
+    pub fn encode_text_piece(&self, piece: &str, out: &mut Vec<u32>) {
+        match self.ids.get(piece.as_bytes()) {
+            Some(id) => out.push(id),
+            None if !piece.is_ascii() => self.encode_cut(piece, out),
+            None => self.encode_rest(piece.as_bytes(), out),
+        }
+    }
+
+    /// A piece with characters of several bytes that is not a token: cut where no token crosses
+    /// (see `cuts`), and encode the parts.
+    fn encode_cut(&self, piece: &str, out: &mut Vec<u32>) {
+        self.cuts().split(piece, |part| {
+            if part.len() == piece.len() {
+                return self.encode_rest(part, out);
+            }
+            match self.ids.get(part) {
+                Some(id) => out.push(id),
+                None => self.encode_rest(part, out),
+            }
+        })
     }
 
     /// The ids of a piece that is not a token.
@@ -534,6 +552,23 @@ mod tests {
     fn toy() -> Vocab {
         // merges: a+a, aa+a, b+d
         Vocab::from_merges(&IDENTITY, &[(97, 97), (256, 97), (98, 100)], vec![], "toy").unwrap()
+    }
+
+    #[test]
+    fn pieces_that_are_not_utf8_are_merged_whole() {
+        // Merges across a character boundary and into broken sequences: the cut table must not
+        // be consulted for bytes that are not UTF-8.
+        let merges = [(0xe4, 0xb8), (256, 0xad), (0xad, 0x61), (0x61, 0xff), (0xff, 0xad)];
+        let v = Vocab::from_merges(&IDENTITY, &merges, vec![], "toy").unwrap();
+        for piece in [&b"\xe4\xb8a\xff\xad"[..], b"\xe4\xb8\xad\xe4\xb8", b"\xad\xe4\xb8\xad", b"a\xffa\xff\xad"] {
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            v.encode_piece(piece, &mut got);
+            v.merge_piece(piece, &mut want, u32::MAX);
+            assert_eq!(got, want, "{piece:?}");
+        }
+        let mut ids = Vec::new();
+        v.encode_text_piece("中中", &mut ids);
+        assert_eq!(ids, [257, 257]);
     }
 
     #[test]
