@@ -119,6 +119,26 @@ pub(crate) struct Cuts {
     pairs: KeySet,
     /// Flags of each code point below U+10000.
     flags: Vec<u8>,
+    /// The ids of each character from U+0080 to U+FFFF merged alone: `[n, id, id, id]`. A part
+    /// that is one character (most parts, where characters are not tokens: GPT-2's Chinese)
+    /// then costs one read instead of a lookup and a merge.
+    alone: Vec<[u32; 4]>,
+    /// For each token, whether merging its bytes gives that token: 0 not known yet, 1 yes, 2 no.
+    /// A part is merged like any stretch of bytes, so a part that is a token may take its id from
+    /// the token table only when merging would give it too (not every token is what merging its
+    /// own bytes gives). Learned on first sight of each token as a part: finding out for all of
+    /// o200k up front would cost about 130 ms.
+    reachable: Learned,
+}
+
+/// One atomic byte per token, learned while encoding; a clone copies what is known.
+#[derive(Debug)]
+struct Learned(Vec<std::sync::atomic::AtomicU8>);
+
+impl Clone for Learned {
+    fn clone(&self) -> Self {
+        Learned(self.0.iter().map(|b| b.load(std::sync::atomic::Ordering::Relaxed).into()).collect())
+    }
 }
 
 impl Cuts {
@@ -196,7 +216,18 @@ impl Cuts {
                 }
             }
         }
-        Cuts { pairs: KeySet::new(&keys), flags }
+        let mut alone = vec![[0u32; 4]; 0x10000];
+        let mut buf = [0u8; 4];
+        let mut ids = Vec::with_capacity(3);
+        for c in (0x80..0x10000u32).filter_map(char::from_u32) {
+            ids.clear();
+            v.merge_piece(c.encode_utf8(&mut buf).as_bytes(), &mut ids, u32::MAX);
+            let a = &mut alone[c as usize];
+            a[0] = ids.len() as u32;
+            a[1..1 + ids.len()].copy_from_slice(&ids);
+        }
+        let reachable = Learned((0..v.tokens.len()).map(|_| Default::default()).collect());
+        Cuts { pairs: KeySet::new(&keys), flags, alone, reachable }
     }
 
     /// Whether some token could cross between the neighbouring characters `c` and `d` (each
@@ -221,6 +252,33 @@ impl Cuts {
             }
         }
         false
+    }
+
+    /// The ids of `part` if it is one character from U+0080 to U+FFFF (which a piece cut
+    /// between characters often is).
+    #[inline(always)]
+    pub(crate) fn alone(&self, part: &[u8]) -> Option<&[u32]> {
+        let code = match *part {
+            [a @ 0xC0..=0xDF, b] => ((a & 0x1F) as usize) << 6 | (b & 0x3F) as usize,
+            [a @ 0xE0..=0xEF, b, c] => ((a & 0x0F) as usize) << 12 | ((b & 0x3F) as usize) << 6 | (c & 0x3F) as usize,
+            _ => return None,
+        };
+        let a = &self.alone[code];
+        Some(&a[1..1 + a[0] as usize])
+    }
+
+    /// Whether merging the bytes of token `id` gives that token, if known yet.
+    #[inline(always)]
+    pub(crate) fn reachable(&self, id: u32) -> Option<bool> {
+        match self.reachable.0[id as usize].load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            known => Some(known == 1),
+        }
+    }
+
+    /// Record what merging the bytes of token `id` gives (every thread finds the same).
+    pub(crate) fn set_reachable(&self, id: u32, yes: bool) {
+        self.reachable.0[id as usize].store(if yes { 1 } else { 2 }, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Call `each` on the stretches of `piece` between the points no token can cross, in order.
@@ -346,10 +404,36 @@ mod tests {
                 let mut whole = Vec::new();
                 v.merge_piece(piece, &mut whole, u32::MAX);
                 assert_eq!(parts, whole, "{s:?}");
+                // And the encoder's path (cuts, characters alone, the token table for parts, the
+                // piece cache) gives the ids of tiktoken's rule: a piece that is a token is its
+                // own id, any other merges whole.
+                let mut encoded = Vec::new();
+                v.encode_text_piece(&s, &mut encoded);
+                let want = v.token_id(piece).map_or(whole, |id| vec![id]);
+                assert_eq!(encoded, want, "{s:?}");
                 cuts_seen += got.len();
                 pieces_cut += !got.is_empty() as usize;
             }
         }
         assert!(cuts_seen > 500 && pieces_cut > 500, "too few cuts to test ({cuts_seen} in {pieces_cut} pieces)");
+    }
+
+    #[test]
+    fn a_part_that_is_a_token_merging_cannot_reach_is_merged() {
+        // 中 and 中a are tokens, but no pair of their bytes is: merging gives bytes, and so must
+        // every part of a cut piece (tiktoken takes a token's own id for a whole piece only).
+        let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+        tokens.push("中".into());
+        tokens.push("中a".into());
+        let v = Vocab::new(tokens, vec![], "test").unwrap();
+        let bytes = |s: &str| -> Vec<u32> { s.bytes().map(|b| b as u32).collect() };
+        for text in ["中文", "文中", "中a文", "文中a", "中中a"] {
+            let mut ids = Vec::new();
+            v.encode_text_piece(text, &mut ids);
+            assert_eq!(ids, bytes(text), "{text}");
+        }
+        let mut ids = Vec::new();
+        v.encode_text_piece("中", &mut ids);
+        assert_eq!(ids, [256], "a whole piece that is a token is its id");
     }
 }

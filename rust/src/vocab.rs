@@ -209,13 +209,22 @@ impl Vocab {
     /// A piece with characters of several bytes that is not a token: cut where no token crosses
     /// (see `cuts`), and encode the parts.
     fn encode_cut(&self, piece: &str, out: &mut Vec<u32>) {
-        self.cuts().split(piece, |part| {
+        let cuts = self.cuts();
+        cuts.split(piece, |part| {
             if part.len() == piece.len() {
                 return self.encode_rest(part, out);
             }
-            match self.ids.get(part) {
-                Some(id) => out.push(id),
-                None => self.encode_rest(part, out),
+            if let Some(ids) = cuts.alone(part) {
+                return out.extend_from_slice(ids);
+            }
+            match self.ids.get(part).map(|id| (id, cuts.reachable(id))) {
+                Some((id, Some(true))) => out.push(id),
+                Some((id, None)) => {
+                    let start = out.len();
+                    self.merge_piece(part, out, u32::MAX);
+                    cuts.set_reachable(id, out[start..] == [id]);
+                }
+                _ => self.encode_rest(part, out),
             }
         })
     }
@@ -268,7 +277,6 @@ impl Vocab {
     }
 
     /// The id of the ordinary token with these bytes, if any.
-    #[cfg(test)]
     pub(crate) fn token_id(&self, bytes: &[u8]) -> Option<u32> {
         self.ids.get(bytes)
     }
