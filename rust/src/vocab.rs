@@ -294,7 +294,7 @@ impl Vocab {
     /// are merged in place at the end of `out`.
     fn merge_short(&self, piece: &[u8], out: &mut Vec<u32>, max_rank: u32) {
         let n = piece.len();
-        debug_assert!((2..=64).contains(&n));
+        debug_assert!((1..=64).contains(&n));
         let byte_rank = |i: usize| {
             let r = self.byte_pairs[(piece[i] as usize) << 8 | piece[i + 1] as usize];
             if r < max_rank { r } else { u32::MAX }
