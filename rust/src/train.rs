@@ -344,7 +344,7 @@ impl WordList {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     #[test]
@@ -380,22 +380,6 @@ pub(crate) mod tests {
     }
 
     /// Recount every pair at every step: slow and obviously right.
-    /// `w` with every pair (a, b), left to right, replaced by `t`.
-    pub(crate) fn merge_all(w: &[u32], a: u32, b: u32, t: u32) -> Vec<u32> {
-        let mut out = Vec::with_capacity(w.len());
-        let mut i = 0;
-        while i < w.len() {
-            if i + 1 < w.len() && w[i] == a && w[i + 1] == b {
-                out.push(t);
-                i += 2;
-            } else {
-                out.push(w[i]);
-                i += 1;
-            }
-        }
-        out
-    }
-
     fn naive(counts: &WordCounts, n: usize) -> Vec<(u32, u32)> {
         let mut words: Vec<(Vec<u32>, i64)> =
             counts.words.iter().map(|(w, c)| (w.iter().map(|&b| b as u32).collect(), *c as i64)).collect();
@@ -424,7 +408,18 @@ pub(crate) mod tests {
             bytes.push(nb);
             merges.push((a, b));
             for (w, _) in words.iter_mut() {
-                *w = merge_all(w, a, b, t);
+                let mut out = vec![];
+                let mut i = 0;
+                while i < w.len() {
+                    if i + 1 < w.len() && w[i] == a && w[i + 1] == b {
+                        out.push(t);
+                        i += 2;
+                    } else {
+                        out.push(w[i]);
+                        i += 1;
+                    }
+                }
+                *w = out;
             }
         }
         merges
