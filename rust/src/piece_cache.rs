@@ -32,9 +32,13 @@ struct Slot {
     key: [u64; 4],
     /// The piece's length; 0 marks an empty slot.
     len: u8,
+    /// How many of `ids` are the piece's; `IN_MAP`: too many, they are in the hash map.
     n: u8,
     ids: [u32; MAX_IDS],
 }
+
+/// A slot's `n` for a short piece of more than `MAX_IDS` ids, kept in the hash map.
+const IN_MAP: u8 = u8::MAX;
 
 const EMPTY_SLOT: Slot = Slot { key: [0; 4], len: 0, n: 0, ids: [0; MAX_IDS] };
 
@@ -106,24 +110,32 @@ pub fn get_or_merge(vocab: u64, piece: &[u8], out: &mut Vec<u32>, merge: impl Fn
         if piece.len() <= SHORT_LEN {
             let slot = &cache.slots[at];
             if slot.len as usize == piece.len() && slot.key == key {
-                return out.extend_from_slice(&slot.ids[..slot.n as usize]);
+                if slot.n != IN_MAP {
+                    return out.extend_from_slice(&slot.ids[..slot.n as usize]);
+                }
+                if let Some(ids) = cache.long.get(piece) {
+                    return out.extend_from_slice(ids);
+                }
             }
         }
         let start = out.len();
         merge(out);
         let ids = &out[start..];
-        if piece.len() <= SHORT_LEN && ids.len() <= MAX_IDS {
+        if piece.len() <= SHORT_LEN {
             let slot = &mut cache.slots[at];
             slot.key = key;
             slot.len = piece.len() as u8;
-            slot.n = ids.len() as u8;
-            slot.ids[..ids.len()].copy_from_slice(ids);
-        } else {
-            if cache.long.len() >= LONG_LIMIT {
-                cache.long.clear();
+            if ids.len() <= MAX_IDS {
+                slot.n = ids.len() as u8;
+                slot.ids[..ids.len()].copy_from_slice(ids);
+                return;
             }
-            cache.long.insert(piece.into(), ids.into());
+            slot.n = IN_MAP;
         }
+        if cache.long.len() >= LONG_LIMIT {
+            cache.long.clear();
+        }
+        cache.long.insert(piece.into(), ids.into());
     })
 }
 
@@ -171,6 +183,19 @@ mod tests {
             }
         }
         assert!(merged > many.len(), "slots are overwritten");
+        // A short piece of too many ids for its slot, and a long piece, are each merged once.
+        for p in [&b"short"[..], &[b'x'; SHORT_LEN + 5][..]] {
+            let mut merges = 0;
+            for _ in 0..3 {
+                let mut out = Vec::new();
+                get_or_merge(3, p, &mut out, |o| {
+                    merges += 1;
+                    o.extend(0..MAX_IDS as u32 + 2)
+                });
+                assert_eq!(out, (0..MAX_IDS as u32 + 2).collect::<Vec<_>>());
+            }
+            assert_eq!(merges, 1, "{p:?}");
+        }
         clear();
         let mut out = Vec::new();
         let mut again = false;
