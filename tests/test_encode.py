@@ -130,6 +130,24 @@ def test_id_lists_hold_exact_references(small_tok):
     assert all(type(i) is int for i in ids)
 
 
+def test_cached_ints_are_given_back_with_the_tokenizer():
+    # The int objects a tokenizer keeps for its ids hold one reference each, released when the
+    # tokenizer is gone (none kept for ever, none released twice).
+    import gc
+    import sys
+
+    tok = bpe.train_from_iterator(["aaabdaaabac"] * 3, vocab_size=260, progress=False)
+    ids = tok.encode("aaabdaaabac")
+    x = next(i for i in ids if i > 256)
+    del ids
+    held = sys.getrefcount(x)
+    tok.encode("aaab" * 10)
+    assert sys.getrefcount(x) == held
+    del tok
+    gc.collect()
+    assert sys.getrefcount(x) == held - 1
+
+
 def test_batch_error_in_one_text_names_it(small_tok):
     texts = ["plain text"] * 100 + ["a <|endoftext|> b"] + ["more"] * 100
     with pytest.raises(ValueError, match="endoftext"):

@@ -12,6 +12,7 @@ use pyo3::exceptions::{
     PyFileNotFoundError, PyIsADirectoryError, PyKeyboardInterrupt, PyOSError, PyPermissionError, PyValueError,
 };
 use pyo3::ffi;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyIterator, PyList};
 use std::borrow::Cow;
@@ -175,10 +176,25 @@ fn policy(allowed: Vec<String>, disallowed: Vec<String>) -> SpecialPolicy {
 #[pyclass(module = "bpe._core", frozen, name = "CoreTokenizer")]
 pub struct CoreTokenizer {
     inner: Arc<Tokenizer>,
-    /// One int object per id, made on first use: a list of ids then costs a reference count
+    /// One int object per id, each made the first time its id is put in a list (null until
+    /// then; each non-null pointer owns a reference): a list of ids then costs a reference count
     /// and a store per id instead of allocating (and later freeing) an int each, which was
-    /// about half the time of encoding prose into lists, and the serial part of a batch.
-    ints: OnceLock<Vec<Py<PyAny>>>,
+    /// about half the time of encoding prose into lists, and the serial part of a batch. Made in
+    /// order of first use, the ints of frequent tokens lie close together in memory.
+    ints: OnceLock<Box<[AtomicPtr<ffi::PyObject>]>>,
+}
+
+impl Drop for CoreTokenizer {
+    fn drop(&mut self) {
+        if let Some(ints) = self.ints.take() {
+            Python::with_gil(|py| {
+                for p in ints.iter().map(|p| p.load(Ordering::Relaxed)).filter(|p| !p.is_null()) {
+                    // SAFETY: each non-null pointer holds one reference, given back here once.
+                    drop(unsafe { Bound::<PyAny>::from_owned_ptr(py, p) });
+                }
+            });
+        }
+    }
 }
 
 impl CoreTokenizer {
@@ -188,9 +204,7 @@ impl CoreTokenizer {
 
     /// `ids` as a Python list of ints.
     fn id_list<'py>(&self, py: Python<'py>, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
-        let ints = self.ints.get_or_init(|| {
-            (0..self.inner.n_vocab() as u32).map(|id| id.into_pyobject(py).unwrap().into_any().unbind()).collect()
-        });
+        let ints = self.ints.get_or_init(|| (0..self.inner.n_vocab()).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect());
         let len = ffi::Py_ssize_t::try_from(ids.len()).map_err(|_| PyValueError::new_err("too many ids for a list"))?;
         // SAFETY: the GIL is held; PyList_New gives a list of `len` empty slots that are each
         // filled exactly once with an owned reference (a new one to a cached int, or a fresh int)
@@ -199,10 +213,20 @@ impl CoreTokenizer {
             let list = ffi::PyList_New(len);
             let list = Bound::from_owned_ptr_or_err(py, list)?;
             for (i, &id) in ids.iter().enumerate() {
-                let item = match ints.get(id as usize) {
-                    Some(int) => {
-                        ffi::Py_INCREF(int.as_ptr());
-                        int.as_ptr()
+                let item = match ints.get(id as usize).map(|p| (p, p.load(Ordering::Relaxed))) {
+                    Some((_, int)) if !int.is_null() => {
+                        ffi::Py_INCREF(int);
+                        int
+                    }
+                    // First use: make the int and keep a reference in the cache (the GIL keeps
+                    // any other thread from filling the slot meanwhile).
+                    Some((slot, _)) => {
+                        let int = ffi::PyLong_FromUnsignedLong(id.into());
+                        if !int.is_null() {
+                            ffi::Py_INCREF(int);
+                            slot.store(int, Ordering::Relaxed);
+                        }
+                        int
                     }
                     None => ffi::PyLong_FromUnsignedLong(id.into()),
                 };
