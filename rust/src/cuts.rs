@@ -67,6 +67,14 @@ fn declared_len(b: u8) -> Option<usize> {
     }
 }
 
+/// The code point of one whole character of 1 to 3 bytes (below U+10000).
+fn code_point(c: &[u8]) -> Option<u32> {
+    match std::str::from_utf8(c).ok()?.chars().collect::<Vec<_>>()[..] {
+        [ch] if c.len() <= 3 => Some(ch as u32),
+        _ => None,
+    }
+}
+
 /// A set of u64 keys (never `EMPTY`): open addressing, linear probing, at most half full.
 #[derive(Clone, Debug)]
 struct KeySet {
@@ -113,9 +121,101 @@ impl KeySet {
     }
 }
 
+/// Pairs of whole characters below U+10000, as `c << 16 | d`: the question nearly every cut
+/// asks. Lines of 16 keys, each filled from its start, a key in the first line from its home
+/// with room, so a lookup reads one cache line (o200k: 136 KB, where the u64 set of every form
+/// took 512 KB and a cache miss per character of Chinese).
+#[derive(Clone, Debug)]
+struct WholePairs {
+    lines: Vec<Line>,
+    /// Whether the key that marks empty slots (U+FFFF twice) is in the set.
+    has_empty_key: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Line([u32; 16]);
+
+const EMPTY32: u32 = u32::MAX;
+
+impl WholePairs {
+    fn new(keys: &rustc_hash::FxHashSet<u32>) -> WholePairs {
+        let mut s = WholePairs { lines: vec![Line([EMPTY32; 16]); keys.len() / 12 + 1], has_empty_key: false };
+        for &k in keys {
+            if k == EMPTY32 {
+                s.has_empty_key = true;
+                continue;
+            }
+            let mut at = s.home(k);
+            loop {
+                if let Some(slot) = s.lines[at].0.iter_mut().find(|x| **x == EMPTY32) {
+                    *slot = k;
+                    break;
+                }
+                at = (at + 1) % s.lines.len();
+            }
+        }
+        s
+    }
+
+    #[inline(always)]
+    fn home(&self, k: u32) -> usize {
+        let h = (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        ((h * self.lines.len() as u64) >> 32) as usize
+    }
+
+    #[inline(always)]
+    fn contains(&self, k: u32) -> bool {
+        if k == EMPTY32 {
+            return self.has_empty_key;
+        }
+        let mut at = self.home(k);
+        loop {
+            // SAFETY: `home` and the wrap below keep `at` below the number of lines.
+            let line = unsafe { self.lines.get_unchecked(at) };
+            let (found, empty) = Self::match_line(line, k);
+            if found {
+                return true;
+            }
+            if empty {
+                return false;
+            }
+            at = if at + 1 == self.lines.len() { 0 } else { at + 1 };
+        }
+    }
+
+    /// Whether the line holds `k`, and whether it has an empty slot.
+    #[inline(always)]
+    fn match_line(line: &Line, k: u32) -> (bool, bool) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::*;
+            // SAFETY: SSE2 is part of x86_64; the four loads read the line's 64 aligned bytes.
+            unsafe {
+                let p = line.0.as_ptr() as *const __m128i;
+                let (key, empty) = (_mm_set1_epi32(k as i32), _mm_set1_epi32(-1));
+                let (a, b, c, d) = (_mm_load_si128(p), _mm_load_si128(p.add(1)), _mm_load_si128(p.add(2)), _mm_load_si128(p.add(3)));
+                let any = |x: __m128i| {
+                    _mm_movemask_epi8(_mm_or_si128(
+                        _mm_or_si128(_mm_cmpeq_epi32(a, x), _mm_cmpeq_epi32(b, x)),
+                        _mm_or_si128(_mm_cmpeq_epi32(c, x), _mm_cmpeq_epi32(d, x)),
+                    )) != 0
+                };
+                (any(key), any(empty))
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        (line.0.contains(&k), line.0.contains(&EMPTY32))
+    }
+}
+
 /// The crossing table of one vocabulary.
 #[derive(Clone, Debug)]
 pub(crate) struct Cuts {
+    /// Pairs of whole characters below U+10000.
+    whole: WholePairs,
+    /// The forms with part of a character (and whole pairs beside a character above U+FFFF,
+    /// which are never asked).
     pairs: KeySet,
     /// Flags of each code point below U+10000.
     flags: Vec<u8>,
@@ -145,6 +245,7 @@ impl Cuts {
     pub(crate) fn new(v: &Vocab) -> Cuts {
         // Distinct keys (o200k: 25,497 of about a million (token, point) pairs).
         let mut keys = rustc_hash::FxHashSet::default();
+        let mut whole = rustc_hash::FxHashSet::default();
         // (flagged side, form) of the rare forms with part of a character.
         let mut whole_part = Vec::new();
         let mut tails = Vec::new();
@@ -174,15 +275,26 @@ impl Cuts {
                     (&t[p..j], true)
                 };
                 let (right, right_whole) = if t.len() - j >= n { (&t[j..j + n], true) } else { (&t[j..], false) };
-                keys.insert(key(left, right));
                 match (left_whole, right_whole) {
-                    (true, true) => {}
-                    (true, false) => whole_part.push(left.to_vec()),
+                    (true, true) => match (code_point(left), code_point(right)) {
+                        (Some(c), Some(d)) => {
+                            whole.insert(c << 16 | d);
+                        }
+                        _ => {
+                            keys.insert(key(left, right));
+                        }
+                    },
+                    (true, false) => {
+                        keys.insert(key(left, right));
+                        whole_part.push(left.to_vec());
+                    }
                     (false, true) => {
+                        keys.insert(key(left, right));
                         tails.push(left.to_vec());
                         after_tail.push(right.to_vec());
                     }
                     (false, false) => {
+                        keys.insert(key(left, right));
                         tails.push(left.to_vec());
                         heads.push(right.to_vec());
                     }
@@ -227,14 +339,14 @@ impl Cuts {
             a[1..1 + ids.len()].copy_from_slice(&ids);
         }
         let reachable = Learned((0..v.tokens.len()).map(|_| Default::default()).collect());
-        Cuts { pairs: KeySet::new(&keys), flags, alone, reachable }
+        Cuts { whole: WholePairs::new(&whole), pairs: KeySet::new(&keys), flags, alone, reachable }
     }
 
     /// Whether some token could cross between the neighbouring characters `c` and `d` (each
     /// one valid UTF-8 character), whose flags are `cf` and `df`.
     #[inline(always)]
-    fn crossed(&self, c: &[u8], cf: u8, d: &[u8], df: u8) -> bool {
-        if self.pairs.contains(key(c, d)) {
+    fn crossed(&self, c: &[u8], cc: usize, cf: u8, d: &[u8], dc: usize, df: u8) -> bool {
+        if self.whole.contains((cc << 16 | dc) as u32) {
             return true;
         }
         if cf & WHOLE_PART != 0 && (1..d.len()).any(|k| self.pairs.contains(key(c, &d[..k]))) {
@@ -287,7 +399,7 @@ impl Cuts {
         let b = piece.as_bytes();
         let mut start = 0;
         // The previous character: its place, length and flags (None: above U+FFFF).
-        let mut prev: Option<(usize, usize, u8)> = None;
+        let mut prev: Option<(usize, usize, usize, u8)> = None;
         let mut i = 0;
         while i < b.len() {
             // `piece` is UTF-8, so the lead byte gives the length and the bytes are there.
@@ -302,13 +414,13 @@ impl Cuts {
                 _ => (4, usize::MAX),
             };
             let flags = self.flags.get(code).copied();
-            if let (Some((p, pn, pf)), Some(f)) = (prev, flags) {
-                if !self.crossed(&b[p..p + pn], pf, &b[i..i + n], f) {
+            if let (Some((p, pn, pc, pf)), Some(f)) = (prev, flags) {
+                if !self.crossed(&b[p..p + pn], pc, pf, &b[i..i + n], code, f) {
                     each(&b[start..i]);
                     start = i;
                 }
             }
-            prev = flags.map(|f| (i, n, f));
+            prev = flags.map(|f| (i, n, code, f));
             i += n;
         }
         each(&b[start..]);
@@ -363,6 +475,27 @@ mod tests {
                     && (r.starts_with(d) || (r.len() < d.len() && d.starts_with(r)))
             })
         })
+    }
+
+    #[test]
+    fn whole_pairs_hold_exactly_their_keys() {
+        // Enough keys that many lines overflow into the next (and the last into the first).
+        let mut rng = Rng(0x2545F4914F6CDD1D);
+        for n in [0, 1, 16, 17, 200, 5000] {
+            let mut keys: rustc_hash::FxHashSet<u32> = (0..n).map(|_| rng.below(1 << 20) as u32 * 4093).collect();
+            if n == 200 {
+                keys.insert(EMPTY32);
+            }
+            let set = WholePairs::new(&keys);
+            for &k in &keys {
+                assert!(set.contains(k), "{k} of {n}");
+            }
+            for _ in 0..20_000 {
+                let k = rng.below(1 << 32) as u32;
+                assert_eq!(set.contains(k), keys.contains(&k), "{k} of {n}");
+            }
+            assert_eq!(set.contains(EMPTY32), n == 200);
+        }
     }
 
     #[test]
