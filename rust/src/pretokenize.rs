@@ -631,7 +631,7 @@ mod tests {
         // BPE_RUST_CASES texts (20,000 by default; a deep run sets more).
         let cases = std::env::var("BPE_RUST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
         // Long runs of letters too, for the scanners that look at 16 bytes at a time.
-        let letters = random_texts_of("abcdefgxyzABZ  '.\n1é", 80, 0xD1B54A32D192ED03, cases / 4);
+        let letters = random_texts_of("abcdefgxyzABZ  '.\n1é中文にㄱ，Ⅻ", 80, 0xD1B54A32D192ED03, cases / 4);
         for text in random_texts(0x9E3779B97F4A7C15, cases).into_iter().chain(letters) {
             let ours = pre.pieces(&text).unwrap();
             for (re, pattern) in oracles.iter().zip(patterns) {
