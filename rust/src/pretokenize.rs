@@ -251,8 +251,7 @@ impl<'a> Scan<'a> {
         if c >= 0x80 {
             return None;
         }
-        let flags = |x: u8| self.table[x as usize];
-        let f = flags(c);
+        let f = self.table[c as usize];
         // [^\r\n\p{L}\p{N}]?[Upper]*[Lower]+ in its common form, ending before an ASCII byte
         // that is not a lowercase letter or an apostrophe.
         let s = i + (f & (L | N) == 0 && c != b'\n' && c != b'\r') as usize;
@@ -270,49 +269,20 @@ impl<'a> Scan<'a> {
             }
             return (j == n || j == i + 3 || b[j] < 0x80).then_some(j);
         }
-        // ` ?[^\s\p{L}\p{N}]+[\r\n/]*`: no rule before it applies, as the character after
-        // the first is no letter.
-        let other = |x: u8| x < 0x80 && flags(x) & (L | N | S) == 0;
-        let start = if other(c) {
-            Some(i)
-        } else if c == b' ' && i + 1 < n && other(b[i + 1]) {
-            Some(i + 1)
-        } else {
-            None
-        };
-        if let Some(start) = start {
-            let mut j = start + 1;
-            while j < n && other(b[j]) {
-                j += 1;
-            }
-            if j < n && b[j] >= 0x80 {
-                return None; // the run may go on
-            }
-            while j < n && matches!(b[j], b'\r' | b'\n' | b'/') {
-                j += 1;
-            }
-            return Some(j);
+        // Punctuation or whitespace, whose rules come after those above. A prefix character
+        // starts an earlier rule only with a letter after it, and that letter is neither an
+        // ASCII one (taken above) nor, past this check, any other.
+        if i + 1 < n && b[i + 1] >= 0x80 {
+            return None;
         }
-        // \s*[\r\n]+ | \s+(?!\S) | \s+, over a run of ASCII whitespace: the byte after the
-        // first is no letter (or the first is a line end), so no rule before these applies.
-        if f & S != 0 {
-            let (mut j, mut last, mut newline) = (i, i, None);
-            while j < n && b[j] < 0x80 && flags(b[j]) & S != 0 {
-                if b[j] == b'\n' || b[j] == b'\r' {
-                    newline = Some(j + 1);
-                }
-                last = j;
-                j += 1;
-            }
-            if j < n && b[j] >= 0x80 {
-                return None; // the run may go on
-            }
-            return Some(match newline {
-                Some(after_newline) => after_newline,
-                None => self.trailing_whitespace(i, j, last),
-            });
-        }
-        None
+        Some(self.punctuation(i, f, |b| matches!(b, b'\r' | b'\n' | b'/')).unwrap_or_else(|| self.o200k_whitespace(i)))
+    }
+
+    /// `\s*[\r\n]+ | \s+(?!\S) | \s+`, o200k's last rules, from whitespace at `i`.
+    #[inline(always)]
+    fn o200k_whitespace(&self, i: usize) -> usize {
+        let (end, last, newline) = self.whitespace(i);
+        newline.unwrap_or_else(|| self.trailing_whitespace(i, end, last))
     }
 
     /// One GPT-2 piece starting at `i` (< len): its end.
@@ -461,12 +431,7 @@ impl<'a> Scan<'a> {
         if let Some(end) = self.punctuation(i, f0, |b| matches!(b, b'\r' | b'\n' | b'/')) {
             return end;
         }
-        // \s*[\r\n]+ | \s+(?!\S) | \s+
-        let (end, last, newline) = self.whitespace(i);
-        if let Some(after_newline) = newline {
-            return after_newline;
-        }
-        self.trailing_whitespace(i, end, last)
+        self.o200k_whitespace(i)
     }
 }
 
