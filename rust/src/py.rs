@@ -12,11 +12,11 @@ use pyo3::exceptions::{
     PyFileNotFoundError, PyIsADirectoryError, PyKeyboardInterrupt, PyOSError, PyPermissionError, PyValueError,
 };
 use pyo3::ffi;
-use std::sync::atomic::{AtomicPtr, Ordering};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyIterator, PyList};
 use std::borrow::Cow;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -277,7 +277,7 @@ impl CoreTokenizer {
         p: &SpecialPolicy,
         threads: Option<usize>,
     ) -> PyResult<Vec<Bound<'py, PyList>>> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::atomic::AtomicUsize;
         use std::sync::mpsc;
         type Block = (std::ops::Range<usize>, Vec<crate::Result<Vec<u32>>>);
         let threads = threads.unwrap_or_else(rayon::current_num_threads);
