@@ -69,10 +69,17 @@ fn declared_len(b: u8) -> Option<usize> {
 
 /// The code point of one whole character of 1 to 3 bytes (below U+10000).
 fn code_point(c: &[u8]) -> Option<u32> {
-    match std::str::from_utf8(c).ok()?.chars().collect::<Vec<_>>()[..] {
-        [ch] if c.len() <= 3 => Some(ch as u32),
-        _ => None,
-    }
+    let low = |b: u8| (b & 0x3F) as u32;
+    let (code, min) = match *c {
+        [a] if a < 0x80 => return Some(a as u32),
+        [a @ 0xC0..=0xDF, b] if is_continuation(b) => (((a & 0x1F) as u32) << 6 | low(b), 0x80),
+        [a @ 0xE0..=0xEF, b, d] if is_continuation(b) && is_continuation(d) => {
+            (((a & 0x0F) as u32) << 12 | low(b) << 6 | low(d), 0x800)
+        }
+        _ => return None,
+    };
+    // Not overlong, not a surrogate: a character valid UTF-8 can hold.
+    (code >= min && !(0xD800..0xE000).contains(&code)).then_some(code)
 }
 
 /// A set of u64 keys (never `EMPTY`): open addressing, linear probing, at most half full.
@@ -214,8 +221,7 @@ impl WholePairs {
 pub(crate) struct Cuts {
     /// Pairs of whole characters below U+10000.
     whole: WholePairs,
-    /// The forms with part of a character (and whole pairs beside a character above U+FFFF,
-    /// which are never asked).
+    /// The forms with part of a character.
     pairs: KeySet,
     /// Flags of each code point below U+10000.
     flags: Vec<u8>,
@@ -243,7 +249,8 @@ impl Clone for Learned {
 
 impl Cuts {
     pub(crate) fn new(v: &Vocab) -> Cuts {
-        // Distinct keys (o200k: 25,497 of about a million (token, point) pairs).
+        // Distinct keys (o200k: 25,497 of about a million (token, point) pairs): pairs of whole
+        // characters in `whole`, the forms with part of a character in `keys`.
         let mut keys = rustc_hash::FxHashSet::default();
         let mut whole = rustc_hash::FxHashSet::default();
         // (flagged side, form) of the rare forms with part of a character.
@@ -276,14 +283,12 @@ impl Cuts {
                 };
                 let (right, right_whole) = if t.len() - j >= n { (&t[j..j + n], true) } else { (&t[j..], false) };
                 match (left_whole, right_whole) {
-                    (true, true) => match (code_point(left), code_point(right)) {
-                        (Some(c), Some(d)) => {
+                    // Beside a character above U+FFFF no cut is asked for.
+                    (true, true) => {
+                        if let (Some(c), Some(d)) = (code_point(left), code_point(right)) {
                             whole.insert(c << 16 | d);
                         }
-                        _ => {
-                            keys.insert(key(left, right));
-                        }
-                    },
+                    }
                     (true, false) => {
                         keys.insert(key(left, right));
                         whole_part.push(left.to_vec());
@@ -302,15 +307,14 @@ impl Cuts {
             }
         }
         let mut flags = vec![0u8; 0x10000];
-        let index = |c: &[u8]| std::str::from_utf8(c).ok().and_then(|s| s.chars().next()).map(|c| c as usize);
         for c in &whole_part {
-            if let Some(i) = index(c).filter(|&i| i < 0x10000) {
-                flags[i] |= WHOLE_PART;
+            if let Some(i) = code_point(c) {
+                flags[i as usize] |= WHOLE_PART;
             }
         }
         for d in &after_tail {
-            if let Some(i) = index(d).filter(|&i| i < 0x10000) {
-                flags[i] |= AFTER_TAIL;
+            if let Some(i) = code_point(d) {
+                flags[i as usize] |= AFTER_TAIL;
             }
         }
         let tails: rustc_hash::FxHashSet<Vec<u8>> = tails.into_iter().collect();
