@@ -23,14 +23,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import corpus  # noqa: E402
-from _common import CACHE, bpe_build, command_line, fmt_size, machine, markdown_table, write_section  # noqa: E402
+import encode  # noqa: E402
+from _common import bpe_build, command_line, fmt_size, machine, markdown_table, write_section  # noqa: E402
 
 
 def worker(vocab: str, path: str, rounds: int) -> None:
     """Print the median MB/s of encoding the text of `path` as ~4 KB documents, one call each."""
     import bpe
-    import encode
 
     text = Path(path).read_text(encoding="utf-8")
     docs = encode.split_docs(text)
@@ -73,11 +72,7 @@ def main() -> None:
     rows = []
     for vocab in args.vocab:
         for label in args.texts:
-            # The same 1 MB text as encode.py's.
-            src = corpus.build_corpus(label, 1_000_000)
-            path = CACHE / "encode" / f"{label}-1000000.txt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(src.read_bytes()[:1_000_000].decode("utf-8", errors="ignore"), encoding="utf-8")
+            path, _ = encode.text_file(label, label, 1_000_000)  # the same text as encode.py's
             alone, together = [], []
             for _ in range(args.repeat):
                 alone.append(run(vocab, str(path), args.rounds, [0])[0])

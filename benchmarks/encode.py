@@ -99,6 +99,18 @@ def load_peer(name: str, vocab: str) -> Peer | None:
     raise ValueError(name)
 
 
+def text_file(label: str, kind: str, size: int) -> tuple[Path, str]:
+    """The first ``size`` bytes of corpus ``kind`` (cut at a character), written where the timed
+    runs read it; and a line saying what it holds."""
+    src = corpus.build_corpus(kind, size)
+    text = src.read_bytes()[: size].decode("utf-8", errors="ignore")
+    path = CACHE / "encode" / f"{label}-{size}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    parts = ", ".join(f"{k} {fmt_size(v['bytes'])}" for k, v in corpus.stats(src).items())
+    return path, f"{fmt_size(len(text.encode()))} ({parts})"
+
+
 def load_bpe(vocab: str):
     """This project's tokenizer for ``vocab``, read from the same files as the peers'."""
     import bpe
@@ -435,16 +447,9 @@ def main(argv=None) -> None:
     peers, missing = available_peers(args.peers)
     print(f"peers: {', '.join(peers)}" + (f"; left out: {missing}" if missing else ""))
     texts, text_info = {}, {}
-    work = CACHE / "encode"
-    work.mkdir(parents=True, exist_ok=True)
     for label, kind in TEXTS.items():
-        src = corpus.build_corpus(kind, size)
-        text = src.read_bytes()[: size].decode("utf-8", errors="ignore")
-        path = work / f"{label}-{size}.txt"
-        path.write_text(text, encoding="utf-8")
+        path, text_info[label] = text_file(label, kind, size)
         texts[label] = str(path)
-        parts = ", ".join(f"{k} {fmt_size(v['bytes'])}" for k, v in corpus.stats(src).items())
-        text_info[label] = f"{fmt_size(len(text.encode()))} ({parts})"
     records = []
     for vocab in args.vocab:
         for mode in ("single", "batch"):
