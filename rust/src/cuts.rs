@@ -228,7 +228,7 @@ pub(crate) struct Cuts {
     /// The ids of each character from U+0080 to U+FFFF merged alone: `[n, id, id, id]`. A part
     /// that is one character (most parts, where characters are not tokens: GPT-2's Chinese)
     /// then costs one read instead of a lookup and a merge.
-    alone: Vec<[u32; 4]>,
+    alone: crate::huge::HugeSlice<[u32; 4]>,
     /// For each token, whether merging its bytes gives that token: 0 not known yet, 1 yes, 2 no.
     /// A part is merged like any stretch of bytes, so a part that is a token may take its id from
     /// the token table only when merging would give it too (not every token is what merging its
@@ -332,7 +332,7 @@ impl Cuts {
                 }
             }
         }
-        let mut alone = vec![[0u32; 4]; 0x10000];
+        let mut alone = crate::huge::HugeSlice::filled(0x10000, [0u32; 4]);
         let mut buf = [0u8; 4];
         let mut ids = Vec::with_capacity(3);
         for c in (0x80..0x10000u32).filter_map(char::from_u32) {

@@ -11,6 +11,7 @@ mod cuts;
 pub mod encode;
 pub mod error;
 pub mod formats;
+mod huge;
 mod lookup;
 mod piece_cache;
 pub mod pretokenize;

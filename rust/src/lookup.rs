@@ -3,6 +3,7 @@
 //! bucket and the key's heap bytes, and a `memcmp`; here a lookup is one multiply and, almost
 //! always, one cache line), and (left id, right id) → id.
 
+use crate::huge::{HugePages, HugeSlice};
 use rustc_hash::FxHashMap;
 
 /// One u64 for a pair of ids; ids stay below `MAX_VOCAB`, so no key is `EMPTY`.
@@ -16,7 +17,7 @@ const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 /// A table of u64 keys (never `EMPTY`) to u32 values, linear probing, at most 5/8 full.
 #[derive(Clone, Debug)]
 struct Table64 {
-    slots: Vec<(u64, u32)>,
+    slots: HugeSlice<(u64, u32)>,
     shift: u32,
 }
 
@@ -25,7 +26,7 @@ const EMPTY: u64 = u64::MAX;
 impl Table64 {
     fn with_len(n: usize) -> Self {
         let cap = (n * 8 / 5 + 1).next_power_of_two().max(16);
-        Table64 { slots: vec![(EMPTY, 0); cap], shift: 64 - cap.trailing_zeros() }
+        Table64 { slots: HugeSlice::filled(cap, (EMPTY, 0)), shift: 64 - cap.trailing_zeros() }
     }
 
     #[inline(always)]
@@ -88,14 +89,14 @@ fn pack7(b: &[u8]) -> u64 {
 #[derive(Clone, Debug)]
 struct Table128 {
     /// (first eight bytes, last eight bytes, id, length); length 0 marks an empty slot.
-    slots: Vec<(u64, u64, u32, u32)>,
+    slots: HugeSlice<(u64, u64, u32, u32)>,
     shift: u32,
 }
 
 impl Table128 {
     fn with_len(n: usize) -> Self {
         let cap = (n * 8 / 5 + 1).next_power_of_two().max(16);
-        Table128 { slots: vec![(0, 0, 0, 0); cap], shift: 64 - cap.trailing_zeros() }
+        Table128 { slots: HugeSlice::filled(cap, (0, 0, 0, 0)), shift: 64 - cap.trailing_zeros() }
     }
 
     #[inline(always)]
@@ -208,11 +209,13 @@ impl TokenIds {
 /// (the pair spells no token), and a miss in a table of inline keys costs a cache line of the
 /// whole table, so this stays a hash map, whose misses read only its small array of tags.
 #[derive(Clone, Debug)]
-pub struct PairIds(FxHashMap<u64, u32>);
+pub struct PairIds(hashbrown::HashMap<u64, u32, rustc_hash::FxBuildHasher, HugePages>);
 
 impl PairIds {
     pub fn new(pairs: &[(u32, u32, u32)]) -> Self {
-        PairIds(pairs.iter().map(|&(l, r, id)| (pair_key(l, r), id)).collect())
+        let mut map = hashbrown::HashMap::with_capacity_and_hasher_in(pairs.len(), Default::default(), HugePages);
+        map.extend(pairs.iter().map(|&(l, r, id)| (pair_key(l, r), id)));
+        PairIds(map)
     }
 
     #[inline(always)]

@@ -181,7 +181,7 @@ pub struct CoreTokenizer {
     /// and a store per id instead of allocating (and later freeing) an int each, which was
     /// about half the time of encoding prose into lists, and the serial part of a batch. Made in
     /// order of first use, the ints of frequent tokens lie close together in memory.
-    ints: OnceLock<Box<[AtomicPtr<ffi::PyObject>]>>,
+    ints: OnceLock<crate::huge::HugeSlice<AtomicPtr<ffi::PyObject>>>,
 }
 
 impl Drop for CoreTokenizer {
@@ -204,7 +204,9 @@ impl CoreTokenizer {
 
     /// `ids` as a Python list of ints.
     fn id_list<'py>(&self, py: Python<'py>, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
-        let ints = self.ints.get_or_init(|| (0..self.inner.n_vocab()).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect());
+        let ints = self.ints.get_or_init(|| {
+            crate::huge::HugeSlice::from_fn(self.inner.n_vocab(), |_| AtomicPtr::new(std::ptr::null_mut()))
+        });
         let len = ffi::Py_ssize_t::try_from(ids.len()).map_err(|_| PyValueError::new_err("too many ids for a list"))?;
         // SAFETY: the GIL is held; PyList_New gives a list of `len` empty slots that are each
         // filled exactly once with an owned reference (a new one to a cached int, or a fresh int)
