@@ -107,6 +107,27 @@ def median_time(fn, repeat: int, warmup: int = 1, before=None) -> float:
     return statistics.median(times)
 
 
+def interleaved_medians(fns: dict, repeat: int, before: dict | None = None) -> dict:
+    """Median wall seconds of each of ``fns`` (name -> callable) over ``repeat`` rounds, where a
+    round runs every one in turn, each once untimed and then once timed. On a shared machine
+    whose speed drifts over minutes, this puts the runs that are compared in the same minutes,
+    so their ratio holds where medians taken one after the other do not; the untimed run before
+    each timed one gives it the warm caches it would have among runs of its own.
+    ``before[name]()``, where given, runs before every run of ``name`` (to empty its caches)."""
+    before = before or {}
+    times = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            for timed in (False, True):
+                if before.get(name) is not None:
+                    before[name]()
+                t0 = time.perf_counter()
+                fn()
+                if timed:
+                    times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def markdown_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

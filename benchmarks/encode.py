@@ -6,21 +6,24 @@ compared with ours (with tiktoken's while `bpe` is not importable); a difference
 reported with its first differing position and excluded from nothing: the speed
 table still shows it, marked.
 
-Measured, each as the median of --repeat runs after one warm-up. Before every run, an encoder
-that caches pieces it has seen (ours, HF's) has its cache emptied, so no run is helped by the
-runs before it: each encodes the text as at first sight.
+Measured in --repeat rounds; a round runs every peer in turn, each once untimed and then once
+timed, and a figure is the median of a peer's timed runs. The peers compared are thus timed in
+the same minutes, so host drift (large on a shared machine) moves them together. Before every
+run, an encoder that caches pieces it has seen (ours, HF's) has its cache emptied, so no run is
+helped by the runs before it: each encodes the text as at first sight.
   single thread (the process pinned to one core, RAYON_NUM_THREADS=1):
     long   one call on the whole text
     docs   the same text as ~4 KB documents, one call each
     count  token counting of the whole text (len(encode(...)) where a peer has no counter)
     pathological  1 MB of one letter, of spaces, of random punctuation, against prose
   all cores:
-    batch  the ~4 KB documents in one batch call
+    batch  the ~4 KB documents in one batch call; `bpe`'s own one-thread documents loop runs
+           in the same rounds, for the batch's gain over one thread
     long   one call on the whole text (only `bpe` splits a long text across threads)
 
 Writes its section of benchmarks/RESULTS.md and benchmarks/encode.png.
 
-    python benchmarks/encode.py            # 1 MB per text, 3 repetitions (about 8 minutes on 2 cores)
+    python benchmarks/encode.py            # 1 MB per text, 3 rounds (about 10 minutes on 2 cores)
     python benchmarks/encode.py --quick    # 200 KB per text, 2 repetitions
 """
 
@@ -40,8 +43,8 @@ from typing import Callable, NamedTuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
 import vocabs  # noqa: E402
-from _common import (CACHE, HERE, bpe_build, command_line, cores, fmt_size, machine, markdown_table,  # noqa: E402
-                     median_time, parse_size, version, write_section)
+from _common import (CACHE, HERE, bpe_build, command_line, cores, fmt_size, interleaved_medians, machine,  # noqa: E402
+                     markdown_table, median_time, parse_size, version, write_section)
 
 TEXTS = {"english": "english", "code": "code", "chinese": "chinese"}  # label -> corpus kind
 PATHOLOGICAL = ("letter", "spaces", "punctuation")
@@ -218,14 +221,18 @@ def worker(spec: dict) -> None:
 
         for label, text in texts.items():
             nbytes = len(text.encode())
-            for name, peer in peers.items():
-                emit(kind="time", vocab=vocab, text=label, peer=name, mode="long", bytes=nbytes,
-                     seconds=median_time(lambda: peer.encode(text), repeat, before=peer.forget))
-                emit(kind="time", vocab=vocab, text=label, peer=name, mode="docs", bytes=nbytes,
-                     seconds=median_time(lambda: [peer.encode(d) for d in docs[label]], repeat, before=peer.forget))
-                count = peer.count or (lambda t: len(peer.encode(t)))
-                emit(kind="time", vocab=vocab, text=label, peer=name, mode="count", bytes=nbytes,
-                     seconds=median_time(lambda: count(text), repeat, before=peer.forget), native=peer.count is not None)
+            doc_list = docs[label]
+            forget = {name: peer.forget for name, peer in peers.items()}
+            runs = {
+                "long": {name: (lambda p=peer: p.encode(text)) for name, peer in peers.items()},
+                "docs": {name: (lambda p=peer: [p.encode(d) for d in doc_list]) for name, peer in peers.items()},
+                "count": {name: (lambda p=peer: p.count(text) if p.count else len(p.encode(text)))
+                          for name, peer in peers.items()},
+            }
+            for mode, fns in runs.items():
+                for name, secs in interleaved_medians(fns, repeat, forget).items():
+                    emit(kind="time", vocab=vocab, text=label, peer=name, mode=mode, bytes=nbytes, seconds=secs,
+                         **({"native": peers[name].count is not None} if mode == "count" else {}))
         for label in PATHOLOGICAL:
             for name, peer in peers.items():
                 # Grow the input 4x at a time up to 1 MB, stopping early if one call exceeds the
@@ -251,13 +258,21 @@ def worker(spec: dict) -> None:
     else:
         for label, text in texts.items():
             nbytes = len(text.encode())
-            for name, peer in peers.items():
-                if peer.batch:
-                    emit(kind="time", vocab=vocab, text=label, peer=name, mode="batch", bytes=nbytes,
-                         seconds=median_time(lambda: peer.batch(docs[label]), repeat, before=peer.forget))
-                if name == "bpe":
-                    emit(kind="time", vocab=vocab, text=label, peer=name, mode="long-parallel",
-                         bytes=nbytes, seconds=median_time(lambda: peer.encode(text), repeat, before=peer.forget))
+            doc_list = docs[label]
+            fns, forget = {}, {name: peer.forget for name, peer in peers.items()}
+            if "bpe" in peers:
+                # Our own one-thread documents loop, in the same rounds as the batch calls, so the
+                # batch's gain over it is measured in the same minutes (4 KB texts are never split
+                # across threads: this loop runs on one thread).
+                fns["bpe docs"] = lambda p=peers["bpe"]: [p.encode(d) for d in doc_list]
+                forget["bpe docs"] = peers["bpe"].forget
+            fns.update({name: (lambda p=peer: p.batch(doc_list)) for name, peer in peers.items() if peer.batch})
+            for name, secs in interleaved_medians(fns, repeat, forget).items():
+                peer, mode = (name, "batch") if name != "bpe docs" else ("bpe", "docs-alongside")
+                emit(kind="time", vocab=vocab, text=label, peer=peer, mode=mode, bytes=nbytes, seconds=secs)
+            if "bpe" in peers:
+                emit(kind="time", vocab=vocab, text=label, peer="bpe", mode="long-parallel", bytes=nbytes,
+                     seconds=median_time(lambda: peers["bpe"].encode(text), repeat, before=peers["bpe"].forget))
 
 
 def run_worker(spec: dict) -> list[dict]:
@@ -342,6 +357,22 @@ def report(records: list[dict], peers: list[str], missing: dict, text_info: dict
                 rows.append(row)
         return markdown_table(["vocabulary", "input", *[PEER_LABEL[p] for p in cols]], rows)
 
+    def gain_table() -> str:
+        rows = []
+        for v in vocab_names:
+            for t in TEXTS:
+                batch, alongside = times.get((v, t, "batch", "bpe")), times.get((v, t, "docs-alongside", "bpe"))
+                single = times.get((v, t, "docs", "bpe"))
+                if batch is None:
+                    continue
+                rows.append([v, t, num(mbs(alongside)) if alongside else "–", num(mbs(batch)),
+                             f"{mbs(batch) / mbs(alongside):.2f}x" if alongside else "–",
+                             f"{mbs(batch) / mbs(single):.2f}x" if single else "–"])
+        if not rows:
+            return "(not measured in this run)"
+        return markdown_table(["vocabulary", "text", "one thread, same rounds", f"batch, {cores()} threads",
+                               "gain (same rounds)", "gain (against the single-thread table)"], rows)
+
     n_checked = len([r for r in parity if r["ref"] in ("bpe", "tiktoken")])
     failed = [f"{r['mode']} {r['vocab']}" for r in records if r["kind"] == "worker-failed"]
     failed_text = f"\n\n**Incomplete:** the worker for {', '.join(failed)} failed; its rows are missing." if failed else ""
@@ -366,7 +397,7 @@ def report(records: list[dict], peers: list[str], missing: dict, text_info: dict
 Machine: {machine()}, load average {args.load:.1f} at the start (a shared machine). Command: `{command_line()}`.
 Peers: {peer_versions}. Left out: {left_out}. Measured: {bpe_build()}.
 Texts: {texts_line}; the same text is also cut at line ends into ~4 KB documents.
-Median of {args.repeat} runs after a warm-up, each at first sight: the piece caches of bpe and HF tokenizers are emptied before every run, so only repeats within the text itself hit them; MB/s (10^6 bytes of UTF-8 per second), in brackets the ratio to tiktoken.
+Median of {args.repeat} timed runs, in rounds that run every peer in turn (each once untimed, then once timed), so the figures compared come from the same minutes; every run at first sight: the piece caches of bpe and HF tokenizers are emptied before every run, so only repeats within the text itself hit them; MB/s (10^6 bytes of UTF-8 per second), in brackets the ratio to tiktoken.
 bpe-openai and rs-bpe (both built on rust-gems' `bpe`) ship cl100k_base and o200k_base only.
 
 {parity_text}{failed_text}
@@ -386,6 +417,10 @@ bpe-openai and rs-bpe (both built on rust-gems' `bpe`) ship cl100k_base and o200
 ### All {cores()} cores, the ~4 KB documents in one batch call
 
 {table("batch", TEXTS, batch_note)}
+
+`bpe`'s batch against its own one-thread documents loop (MB/s). "Same rounds": the loop timed in alternation with the batch calls, in the batch's process; the last column divides by the single-thread documents table above instead, which was timed in another process, minutes apart.
+
+{gain_table()}
 
 ### All {cores()} cores, one call on the whole text (`bpe` splits long texts across threads)
 
