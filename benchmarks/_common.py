@@ -48,13 +48,20 @@ def cores() -> int:
 
 
 def machine() -> str:
-    """One line describing the machine: CPU, cores, memory, OS, Python."""
+    """One line describing the machine: CPU (with its family, model and caches: a virtual
+    machine's model name may not tell one CPU generation from the next, and ratios against peers
+    move with it), cores, memory, OS, Python."""
     cpu = platform.processor() or platform.machine()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        first = Path("/proc/cpuinfo").read_text().split("\n\n")[0]  # the first CPU's lines
+        info = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in first.splitlines() if ":" in line)}
+        cpu = info.get("model name", cpu)
+        if "cpu family" in info:
+            l3 = Path("/sys/devices/system/cpu/cpu0/cache/index3/size")  # "32768K"
+            caches = [f"L2 {info['cache size']}"] if "cache size" in info else []
+            caches += [f"L3 {l3.read_text().strip().rstrip('K')} KB"] if l3.exists() else []
+            parts = [f"family {info['cpu family']}, model {info.get('model', '?')}"] + ([", ".join(caches)] if caches else [])
+            cpu += f" ({'; '.join(parts)})"
         mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
         mem = f", {mem_kb / 2**20:.0f} GiB memory"
     except OSError:
