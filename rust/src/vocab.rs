@@ -3,8 +3,9 @@
 //! A vocabulary is a list of ordinary tokens whose id is their rank (lower merges first), the 256
 //! single bytes among them, plus special tokens at ids of their own. Encoding follows tiktoken's
 //! rule: repeatedly merge the adjacent pair whose concatenation is the token of lowest rank. The
-//! pair table lists, for every token, each way of writing it as two tokens, so the encoder merges
-//! on ids alone.
+//! pair table lists, for every token, each way of writing it as two tokens, so long pieces merge
+//! on ids alone; short pieces (most merges) look up the bytes of each candidate pair in the table
+//! of token bytes instead, which the encoder's lookup of every piece keeps in the cache.
 
 use crate::error::{Error, Result};
 use crate::lookup::{PairIds, TokenIds};
@@ -315,7 +316,7 @@ impl Vocab {
                 return out.extend_from_slice(&[id(piece[0]), id(piece[1]), id(piece[2])]);
             }
             let (l, r) = if r0 <= r1 { (r0, id(piece[2])) } else { (id(piece[0]), r1) };
-            match self.rank(l, r, max_rank) {
+            match self.span_rank(piece, max_rank) {
                 u32::MAX => out.extend_from_slice(&[l, r]),
                 t => out.push(t),
             }
@@ -328,30 +329,50 @@ impl Vocab {
         for (i, r) in ranks[..n - 1].iter_mut().enumerate() {
             *r = byte_rank(i);
         }
+        // Part i spans piece[at[i]..at[i + 1]], so merging parts i and i + 1 gives the token
+        // whose bytes are piece[at[i]..at[i + 2]] (see `span_rank`).
+        let mut at = [0u8; 65];
+        for (i, a) in at[..=n].iter_mut().enumerate() {
+            *a = i as u8;
+        }
+        let span = |at: &[u8; 65], i: usize| &piece[at[i] as usize..at[i + 2] as usize];
         let mut m = n;
         loop {
-            let (mut best, mut at) = (u32::MAX, usize::MAX);
+            let (mut best, mut k) = (u32::MAX, usize::MAX);
             for (i, &r) in ranks[..m - 1].iter().enumerate() {
                 if r < best {
                     best = r;
-                    at = i;
+                    k = i;
                 }
             }
             if best == u32::MAX {
                 break;
             }
-            parts[at] = best;
-            parts.copy_within(at + 2..m, at + 1);
-            ranks.copy_within(at + 1..m - 1, at);
+            parts[k] = best;
+            parts.copy_within(k + 2..m, k + 1);
+            ranks.copy_within(k + 1..m - 1, k);
+            at.copy_within(k + 2..=m, k + 1);
             m -= 1;
-            if at + 1 < m {
-                ranks[at] = self.rank(best, parts[at + 1], max_rank);
+            if k + 1 < m {
+                ranks[k] = self.span_rank(span(&at, k), max_rank);
             }
-            if at > 0 {
-                ranks[at - 1] = self.rank(parts[at - 1], best, max_rank);
+            if k > 0 {
+                ranks[k - 1] = self.span_rank(span(&at, k - 1), max_rank);
             }
         }
         out.truncate(start + m);
+    }
+
+    /// The rank of merging two adjacent parts that together spell `bytes`: the id of the token
+    /// `bytes` is, if below `max_rank` (else u32::MAX). The same as `rank` on the parts' ids,
+    /// since the pair table holds every way of writing a token as two, but read from the table
+    /// of token bytes, which every piece's lookup keeps warm in the cache.
+    #[inline(always)]
+    fn span_rank(&self, bytes: &[u8], max_rank: u32) -> u32 {
+        match self.ids.get(bytes) {
+            Some(t) if t < max_rank => t,
+            _ => u32::MAX,
+        }
     }
 
     /// A long stretch: in run-length form when it is made of long runs of one byte, else by the
