@@ -37,6 +37,10 @@ pub struct Vocab {
     cuts: std::sync::OnceLock<Box<crate::cuts::Cuts>>,
 }
 
+/// `merge_short` prefetches the slots of all spans of pieces up to this long (o200k, one core,
+/// English as 4 KB documents: 1.12-1.18x with 16 or 32, 1.10x with every length).
+const PREFETCH_SPANS_MAX: usize = 16;
+
 /// A long piece whose runs of one byte average at least this length merges in run-length form.
 const RUN_MIN_LEN: usize = 16;
 
@@ -321,6 +325,18 @@ impl Vocab {
                 t => out.push(t),
             }
             return;
+        }
+        // Each merge below looks up the spans of its new neighbours, and waits for them before
+        // it can choose the next. In prose most such spans are rare (their slots are not in the
+        // cache), so the merges of a piece would wait for one memory access after another: ask
+        // at once for the slot of every span of 3 bytes or more that a short piece could need
+        // (the whole piece was looked up just before), and the misses overlap.
+        if n <= PREFETCH_SPANS_MAX {
+            for len in 3..n {
+                for i in 0..=n - len {
+                    self.ids.prefetch(&piece[i..i + len]);
+                }
+            }
         }
         let start = out.len();
         out.extend(piece.iter().map(|&b| id(b)));
