@@ -63,13 +63,30 @@ pub fn clear() {
     EPOCH.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Bytes `at..at + 8` of `b` as a little-endian word, zero past the end of `b`; read in place
+/// (copying a piece of any length into a buffer first is a call to `memcpy`).
+#[inline(always)]
+fn word(b: &[u8], at: usize) -> u64 {
+    let n = b.len();
+    let le8 = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+    let le4 = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap()) as u64;
+    if at + 8 <= n {
+        le8(at)
+    } else if at >= n {
+        0
+    } else if n >= 8 {
+        le8(n - 8) >> ((at + 8 - n) * 8) // the last 8 bytes, those before `at` shifted out
+    } else if n >= 4 {
+        le4(0) | le4(n - 4) << ((n - 4) * 8) // two reads that overlap on equal bytes
+    } else {
+        b.iter().rev().fold(0, |w, &x| w << 8 | x as u64)
+    }
+}
+
 /// The piece's bytes as four little-endian words, zero-padded, and its slot's index.
 #[inline(always)]
 fn key_of(piece: &[u8]) -> ([u64; 4], usize) {
-    let mut buf = [0u8; 32];
-    buf[..piece.len()].copy_from_slice(piece);
-    let w = |i: usize| u64::from_le_bytes(buf[8 * i..8 * i + 8].try_into().unwrap());
-    let key = [w(0), w(1), w(2), w(3)];
+    let key = [word(piece, 0), word(piece, 8), word(piece, 16), word(piece, 24)];
     let h = (key[0] ^ key[1].rotate_left(21) ^ key[2].rotate_left(42) ^ key[3].rotate_left(11) ^ piece.len() as u64)
         .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (key, (h >> (64 - SLOTS.trailing_zeros())) as usize)
@@ -142,6 +159,20 @@ pub fn get_or_merge(vocab: u64, piece: &[u8], out: &mut Vec<u32>, merge: impl Fn
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_are_the_bytes_zero_padded() {
+        let bytes: Vec<u8> = (1..=40u8).map(|i| i.wrapping_mul(37)).collect();
+        for n in 1..=SHORT_LEN {
+            let b = &bytes[3..3 + n];
+            let mut padded = [0u8; 32];
+            padded[..n].copy_from_slice(b);
+            for at in [0, 8, 16, 24] {
+                let want = u64::from_le_bytes(padded[at..at + 8].try_into().unwrap());
+                assert_eq!(word(b, at), want, "{n} bytes, word at {at}");
+            }
+        }
+    }
 
     #[test]
     fn pieces_come_back_with_their_own_ids() {
