@@ -70,7 +70,7 @@ impl Table64 {
 /// Bytes 0..n of a piece of 1 to 7 bytes packed in a u64, with n in the top byte: two pieces
 /// get the same key only if they are equal, and no key is `EMPTY`.
 #[inline(always)]
-fn pack7(b: &[u8]) -> u64 {
+pub(crate) fn pack7(b: &[u8]) -> u64 {
     let n = b.len();
     debug_assert!((1..=7).contains(&n));
     let v = if n >= 4 {

@@ -69,17 +69,14 @@ pub fn clear() {
 fn word(b: &[u8], at: usize) -> u64 {
     let n = b.len();
     let le8 = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
-    let le4 = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap()) as u64;
     if at + 8 <= n {
         le8(at)
     } else if at >= n {
         0
     } else if n >= 8 {
         le8(n - 8) >> ((at + 8 - n) * 8) // the last 8 bytes, those before `at` shifted out
-    } else if n >= 4 {
-        le4(0) | le4(n - 4) << ((n - 4) * 8) // two reads that overlap on equal bytes
     } else {
-        b.iter().rev().fold(0, |w, &x| w << 8 | x as u64)
+        crate::lookup::pack7(b) & ((1 << 56) - 1) // the bytes, without the length on top
     }
 }
 
