@@ -159,6 +159,13 @@ fn run_job<T: Send>(
 /// Texts at least this long are encoded beside a polling loop, so Ctrl-C stops them.
 const INTERRUPTIBLE_MIN: usize = 1 << 22;
 
+/// How far ahead `id_list` asks for an id's slot in the table of ints, and for the int itself.
+/// A slot is a miss to memory more often than not (the encoder's tables push the table of ints
+/// out of the core's caches between documents), so it is asked for far ahead; the int is asked
+/// for once its slot has had time to arrive.
+const SLOT_AHEAD: usize = 128;
+const INT_AHEAD: usize = 32;
+
 /// Run `job` without the GIL; a long one (by `len`) beside the polling loop of `run_job`.
 fn interruptible<T: Send>(py: Python<'_>, len: usize, job: impl FnOnce(&Progress) -> crate::Result<T> + Send) -> PyResult<T> {
     let progress = Progress::default();
@@ -214,16 +221,21 @@ impl CoreTokenizer {
         unsafe {
             let list = ffi::PyList_New(len);
             let list = Bound::from_owned_ptr_or_err(py, list)?;
+            // The first slots are asked for before the loop, which asks for the rest in turn.
+            #[cfg(target_arch = "x86_64")]
+            for slot in ids.iter().take(SLOT_AHEAD).filter_map(|&a| ints.get(a as usize)) {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    (slot as *const AtomicPtr<ffi::PyObject>).cast(),
+                );
+            }
             for (i, &id) in ids.iter().enumerate() {
-                // Between documents the encoder's tables push the ints out of the core's cache:
-                // ask for the slot 16 ids ahead and for the int 8 ahead, so the misses overlap.
                 #[cfg(target_arch = "x86_64")]
                 {
                     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                    if let Some(slot) = ids.get(i + 16).and_then(|&a| ints.get(a as usize)) {
+                    if let Some(slot) = ids.get(i + SLOT_AHEAD).and_then(|&a| ints.get(a as usize)) {
                         _mm_prefetch::<_MM_HINT_T0>((slot as *const AtomicPtr<ffi::PyObject>).cast());
                     }
-                    if let Some(slot) = ids.get(i + 8).and_then(|&a| ints.get(a as usize)) {
+                    if let Some(slot) = ids.get(i + INT_AHEAD).and_then(|&a| ints.get(a as usize)) {
                         _mm_prefetch::<_MM_HINT_T0>(slot.load(Ordering::Relaxed).cast::<i8>());
                     }
                 }
