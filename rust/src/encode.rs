@@ -176,8 +176,10 @@ impl Tokenizer {
 
     /// `count`, reporting to `progress` and stopping when it is cancelled.
     pub fn count_in(&self, text: &str, policy: &SpecialPolicy, progress: &Progress) -> Result<usize> {
-        // Counting reuses one buffer for the ids of a chunk; only the length is kept.
-        if policy.allowed.is_empty() && policy.disallowed.is_empty() {
+        // Counting reuses one buffer for the ids of a chunk; only the length is kept. With no
+        // special token allowed, the text is ordinary once none that is disallowed is in it.
+        if policy.allowed.is_empty() {
+            self.check_disallowed(text, policy)?;
             let mut n = 0usize;
             let mut buf = Vec::new();
             for chunk in self.safe_chunks(text, PARALLEL_MIN) {
