@@ -57,6 +57,27 @@ unsafe fn release(ptr: NonNull<u8>, l: Layout) {
     std::alloc::dealloc(ptr.as_ptr(), placed(l))
 }
 
+/// Ask for huge pages under the whole 2 MB pages of a block someone else allocated and nothing
+/// has touched yet (a fresh `calloc` of many MB is mapped, not written), so the writes that
+/// fill it fault in 2 MB at a time instead of 4 KB: the array of a list of 28 million ids is
+/// 230 MB, 56,000 small faults. Only advice: the data and the block's owner are unchanged.
+pub(crate) fn advise_huge(ptr: *mut u8, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        let start = (ptr as usize).next_multiple_of(PAGE);
+        let end = (ptr as usize).saturating_add(len) & !(PAGE - 1);
+        if end > start {
+            // SAFETY: [start, end) lies inside the caller's block and is page-aligned; the advice
+            // changes no data, and a refusal leaves ordinary pages.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, len);
+}
+
 /// A fixed-length table, on huge pages when it is large.
 pub(crate) struct HugeSlice<T> {
     ptr: NonNull<T>,

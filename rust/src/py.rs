@@ -73,6 +73,8 @@ fn join_lists<'py>(py: Python<'py>, parts: Vec<Bound<'py, PyList>>) -> PyResult<
     // frees its item array without touching the items.
     unsafe {
         let out = Bound::from_owned_ptr_or_err(py, ffi::PyList_New(len))?;
+        let items = (*(out.as_ptr() as *mut ffi::PyListObject)).ob_item;
+        crate::huge::advise_huge(items.cast(), total * std::mem::size_of::<*mut ffi::PyObject>());
         let mut at = 0usize;
         for part in &parts {
             let n = part.len();
@@ -229,6 +231,9 @@ impl CoreTokenizer {
         unsafe {
             let list = ffi::PyList_New(len);
             let list = Bound::from_owned_ptr_or_err(py, list)?;
+            // A long list's array on huge pages (see `advise_huge`); nothing for a short one.
+            let items = (*(list.as_ptr() as *mut ffi::PyListObject)).ob_item;
+            crate::huge::advise_huge(items.cast(), ids.len() * std::mem::size_of::<*mut ffi::PyObject>());
             // The first slots are asked for before the loop, which asks for the rest in turn.
             #[cfg(target_arch = "x86_64")]
             for slot in ids.iter().take(SLOT_AHEAD).filter_map(|&a| ints.get(a as usize)) {
