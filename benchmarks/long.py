@@ -13,7 +13,7 @@ Before timing, the one call's ids are checked against the one-thread call's (cut
 change a single id) and, when tiktoken is installed, against tiktoken's. Writes its section of
 benchmarks/RESULTS.md.
 
-    python benchmarks/long.py                 # 100 MB, 3 rounds
+    python benchmarks/long.py                 # 100 MB, 5 rounds
     python benchmarks/long.py --size 20MB --repeat 2
 """
 
@@ -54,7 +54,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="100MB", help="bytes of the mixed corpus (default 100MB)")
     ap.add_argument("--vocab", nargs="+", default=["o200k_base"], choices=list(encode.vocabs.ENCODINGS))
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     ap.add_argument("--one-thread", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
