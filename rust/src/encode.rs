@@ -266,17 +266,19 @@ mod tests {
         assert!(matches!(t.decode_bytes(&[-1]), Err(Error::TokenId(-1, _))));
     }
 
+    /// Encoding `text` cut into parts on two threads gives the ids of one pass over it.
+    fn parts_on_two_threads_give_the_same_ids(t: &Tokenizer, text: &str) {
+        let mut whole = Vec::new();
+        t.encode_pieces(text, &mut whole).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        assert_eq!(pool.install(|| t.encode_ordinary(text)).unwrap(), whole);
+    }
+
     #[test]
     fn long_text_splits_without_changing_ids() {
         let t = tok();
         let text = "aaa baa\nab aaaa b ".repeat(200_000);
-        let whole = {
-            let mut out = Vec::new();
-            t.encode_pieces(&text, &mut out).unwrap();
-            out
-        };
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        assert_eq!(pool.install(|| t.encode_ordinary(&text)).unwrap(), whole);
+        parts_on_two_threads_give_the_same_ids(&t, &text);
     }
 
     #[test]
@@ -294,12 +296,6 @@ mod tests {
         assert!(longest < 200_000 + 2 * target, "a part of {longest} bytes");
         let after = chunks.iter().rev().take_while(|c| c.len() < 2 * target).count();
         assert!(after >= prose.len() / (2 * target), "{after} parts after the stretch");
-        let whole = {
-            let mut out = Vec::new();
-            t.encode_pieces(&text, &mut out).unwrap();
-            out
-        };
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        assert_eq!(pool.install(|| t.encode_ordinary(&text)).unwrap(), whole);
+        parts_on_two_threads_give_the_same_ids(&t, &text);
     }
 }
