@@ -234,20 +234,23 @@ impl CoreTokenizer {
             // A long list's array on huge pages (see `advise_huge`); nothing for a short one.
             let items = (*(list.as_ptr() as *mut ffi::PyListObject)).ob_item;
             crate::huge::advise_huge(items.cast(), ids.len() * std::mem::size_of::<*mut ffi::PyObject>());
+            // Ask for the slot of the id at `i` (none past the end).
+            #[cfg(target_arch = "x86_64")]
+            let ask_slot = |i: usize| {
+                if let Some(slot) = ids.get(i).and_then(|&a| ints.get(a as usize)) {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                        (slot as *const AtomicPtr<ffi::PyObject>).cast(),
+                    );
+                }
+            };
             // The first slots are asked for before the loop, which asks for the rest in turn.
             #[cfg(target_arch = "x86_64")]
-            for slot in ids.iter().take(SLOT_AHEAD).filter_map(|&a| ints.get(a as usize)) {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    (slot as *const AtomicPtr<ffi::PyObject>).cast(),
-                );
-            }
+            (0..SLOT_AHEAD.min(ids.len())).for_each(ask_slot);
             for (i, &id) in ids.iter().enumerate() {
                 #[cfg(target_arch = "x86_64")]
                 {
                     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                    if let Some(slot) = ids.get(i + SLOT_AHEAD).and_then(|&a| ints.get(a as usize)) {
-                        _mm_prefetch::<_MM_HINT_T0>((slot as *const AtomicPtr<ffi::PyObject>).cast());
-                    }
+                    ask_slot(i + SLOT_AHEAD);
                     if let Some(slot) = ids.get(i + INT_AHEAD).and_then(|&a| ints.get(a as usize)) {
                         _mm_prefetch::<_MM_HINT_T0>(slot.load(Ordering::Relaxed).cast::<i8>());
                     }
