@@ -182,7 +182,7 @@ def first_difference(ours: list, theirs: list) -> int | None:
 
 def worker(spec: dict) -> None:
     """Measure one vocabulary on one core in this process; print one JSON object per result."""
-    if spec["pin"] and hasattr(os, "sched_setaffinity"):
+    if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     emit = lambda **kw: print(json.dumps(kw), flush=True)  # noqa: E731
     vocab, repeat = spec["vocab"], spec["repeat"]
@@ -335,8 +335,8 @@ def run_batch(spec: dict) -> list[dict]:
     for label, path in spec["texts"].items():
         nbytes = len(Path(path).read_bytes())
         times = {}
+        runs = [("bpe", "docs"), ("bpe", "batch")] + [(n, "batch") for n in spec["peers"] if n != "bpe"]
         for r in range(max(spec["repeat"], spec["gain_rounds"])):
-            runs = [("bpe", "docs"), ("bpe", "batch")] + [(n, "batch") for n in spec["peers"] if n != "bpe"]
             for name, fn in runs:
                 if name != "bpe" and r >= spec["repeat"]:
                     continue
@@ -372,15 +372,15 @@ def run_worker(spec: dict) -> list[dict]:
         rec = json.loads(line)
         out.append(rec)
         if rec["kind"] == "time":
-            print(f"  {spec['mode']:6} {rec['vocab']:11} {rec['text']:11} {rec['mode']:13} {rec['peer']:10} "
+            print(f"  single {rec['vocab']:11} {rec['text']:11} {rec['mode']:13} {rec['peer']:10} "
                   f"{rec['bytes'] / rec['seconds'] / 1e6:8.2f} MB/s", flush=True)
         elif rec["kind"] == "parity" and not rec["ok"]:
             print(f"  DIFFERENCE {rec}", flush=True)
         elif rec["kind"] == "error":
             print(f"  ERROR {rec}", flush=True)
     if proc.wait() != 0:  # keep what it measured; the report says what is missing
-        print(f"  worker failed: {spec['mode']} {spec['vocab']} (exit {proc.returncode})", flush=True)
-        out.append(dict(kind="worker-failed", vocab=spec["vocab"], mode=spec["mode"]))
+        print(f"  worker failed: single {spec['vocab']} (exit {proc.returncode})", flush=True)
+        out.append(dict(kind="worker-failed", vocab=spec["vocab"], mode="single"))
     return out
 
 
@@ -582,9 +582,9 @@ def main(argv=None) -> None:
         texts[label] = str(path)
     records = []
     for vocab in args.vocab:
-        spec = dict(vocab=vocab, peers=peers, texts=texts, repeat=args.repeat, pin=True,
+        spec = dict(vocab=vocab, peers=peers, texts=texts, repeat=args.repeat,
                     patho_size=args.patho_size, patho_budget=10.0, gain_rounds=args.gain_rounds)
-        records += run_worker(dict(spec, mode="single"))
+        records += run_worker(spec)
         records += run_batch(spec)
     body = report(records, peers, missing, text_info, args)
     print(body)

@@ -26,26 +26,29 @@ import os
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import corpus  # noqa: E402
 import encode  # noqa: E402
-from _common import (CACHE, bpe_build, command_line, cores, fmt_size, interleaved_medians, machine,  # noqa: E402
+from _common import (bpe_build, command_line, cores, fmt_size, interleaved_medians, machine,  # noqa: E402
                      markdown_table, parse_size, version, write_section)
+
+
+def checksum(ids: list) -> int:
+    """A CRC of the ids, to compare two encodings made in different processes."""
+    return zlib.crc32(array.array("I", ids).tobytes())
 
 
 def one_thread(vocab: str, path: str, repeat: int) -> None:
     """(In a process pinned to one core.) Print the ids' count, a checksum and the median seconds."""
-    import zlib
-
     import bpe
 
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     text = Path(path).read_text(encoding="utf-8")
     tok = encode.load_bpe(vocab)
     ids = tok.encode_ordinary(text)
-    crc = zlib.crc32(array.array("I", ids).tobytes())
+    crc = checksum(ids)
     times = interleaved_medians({"one": lambda: tok.encode_ordinary(text)}, repeat, {"one": bpe._core.clear_piece_caches})
     print(json.dumps({"n": len(ids), "crc": crc, "seconds": times["one"]}))
 
@@ -61,17 +64,11 @@ def main() -> None:
     if args.one_thread:
         return one_thread(args.one_thread[0], args.one_thread[1], args.repeat)
 
-    import zlib
-
     import bpe
 
-    size = parse_size(args.size)
-    src = corpus.build_corpus("mixed", size)
-    # As encode.py does: a str holds no invalid UTF-8 (some kernel sources have Latin-1 bytes).
-    text = src.read_bytes().decode("utf-8", errors="ignore")
-    path = CACHE / "encode" / f"mixed-{size}.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    # As encode.py's texts: the corpus's first bytes, as a str (invalid UTF-8 left out).
+    path, info = encode.text_file("mixed", "mixed", parse_size(args.size))
+    text = path.read_text(encoding="utf-8")
     nbytes = len(text.encode())
     docs = encode.split_docs(text)
     rows, checks = [], []
@@ -82,7 +79,7 @@ def main() -> None:
                              env=env, capture_output=True, text=True, check=True).stdout
         single = json.loads(out.strip().splitlines()[-1])
         ids = tok.encode_ordinary(text)
-        same = len(ids) == single["n"] and zlib.crc32(array.array("I", ids).tobytes()) == single["crc"]
+        same = len(ids) == single["n"] and checksum(ids) == single["crc"]
         checks.append(f"{vocab}: {len(ids):,} ids, the one call on {cores()} cores "
                       + ("identical to" if same else "**different from**") + " the one-thread call")
         try:
@@ -107,7 +104,7 @@ def main() -> None:
     body = f"""## One long string: {fmt_size(nbytes)} in one call
 
 Machine: {machine()}. Command: `{command_line()}`. Measured: {bpe_build()}; tiktoken {version("tiktoken")}.
-The mixed corpus ({fmt_size(nbytes)}: {", ".join(f"{k} {fmt_size(v['bytes'])}" for k, v in corpus.stats(src).items())}) encoded on {cores()} cores as one `encode_ordinary` call, and as ~4 KB documents (cut at line ends) in one `encode_ordinary_batch` call, in alternating rounds (median of {args.repeat}); and as one call in a process pinned to one core. MB/s; piece caches emptied before every run.
+The mixed corpus ({info}) encoded on {cores()} cores as one `encode_ordinary` call, and as ~4 KB documents (cut at line ends) in one `encode_ordinary_batch` call, in alternating rounds (median of {args.repeat}); and as one call in a process pinned to one core. MB/s; piece caches emptied before every run.
 
 {markdown_table(["vocabulary", "one call, MB/s", "documents in a batch, MB/s", "one call / batch", "one call on one thread, MB/s", "cores' gain"], rows)}
 
