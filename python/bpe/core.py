@@ -16,6 +16,9 @@ from . import _core
 
 PathLike = Union[str, "os.PathLike[str]"]
 SpecialSet = Union[Literal["all"], AbstractSet[str], Collection[str]]
+# The default of `allowed_special`; with the default `disallowed_special` ("all") it gives
+# `Tokenizer._default_policy`, made once.
+_NO_SPECIALS: frozenset = frozenset()
 
 ENDOFTEXT = "<|endoftext|>"
 
@@ -212,7 +215,15 @@ class Tokenizer:
 
     # --- encoding -----------------------------------------------------------------------------
 
+    @functools.cached_property
+    def _default_policy(self) -> tuple[list[str], list[str]]:
+        return [], sorted(self.special_tokens)
+
     def _policy(self, allowed_special: SpecialSet, disallowed_special: SpecialSet) -> tuple[list[str], list[str]]:
+        # The default (every special token disallowed) from a cache: working it out takes
+        # longer than encoding a short text.
+        if allowed_special is _NO_SPECIALS and disallowed_special == "all":
+            return self._default_policy
         specials = self.special_tokens
         if allowed_special == "all":
             allowed = set(specials)
@@ -244,7 +255,7 @@ class Tokenizer:
         self,
         text: str,
         *,
-        allowed_special: SpecialSet = frozenset(),
+        allowed_special: SpecialSet = _NO_SPECIALS,
         disallowed_special: SpecialSet = "all",
     ) -> list[int]:
         """Encode text with tiktoken's special-token rules.
@@ -276,7 +287,7 @@ class Tokenizer:
         self,
         text: str,
         *,
-        allowed_special: SpecialSet = frozenset(),
+        allowed_special: SpecialSet = _NO_SPECIALS,
         disallowed_special: SpecialSet = "all",
     ) -> int:
         """The number of tokens ``encode`` would return, without building the list."""
@@ -288,7 +299,7 @@ class Tokenizer:
         self,
         text: str,
         *,
-        allowed_special: SpecialSet = frozenset(),
+        allowed_special: SpecialSet = _NO_SPECIALS,
         disallowed_special: SpecialSet = "all",
     ):
         """Encode to a numpy array: uint16 when every id fits, else uint32."""
@@ -304,7 +315,7 @@ class Tokenizer:
         self,
         texts: Sequence[str],
         *,
-        allowed_special: SpecialSet = frozenset(),
+        allowed_special: SpecialSet = _NO_SPECIALS,
         disallowed_special: SpecialSet = "all",
         threads: int | None = None,
     ) -> list[list[int]]:

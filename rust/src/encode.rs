@@ -196,7 +196,7 @@ impl Tokenizer {
         if policy.allowed.is_empty() {
             self.check_disallowed(text, policy)?;
             let mut n = 0usize;
-            let mut buf = Vec::new();
+            let mut buf = Vec::with_capacity(ids_capacity(text.len().min(2 * PARALLEL_MIN)));
             for chunk in self.safe_chunks(text, PARALLEL_MIN) {
                 if progress.cancelled() {
                     return Err(Error::Interrupted);
