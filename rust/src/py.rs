@@ -13,7 +13,7 @@ use pyo3::exceptions::{
 };
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyIterator, PyList};
+use pyo3::types::{PyBytes, PyIterator, PyList, PyString};
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -538,12 +538,14 @@ impl CoreTokenizer {
     fn encode_batch<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<String>,
+        texts: Vec<Bound<'py, PyString>>,
         allowed: Vec<String>,
         disallowed: Vec<String>,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        // The texts' own UTF-8, borrowed (str objects are immutable, and `texts` keeps them
+        // alive until the end): copying them all first was a serial pass over the batch.
+        let texts: Vec<&str> = texts.iter().map(|t| t.to_str()).collect::<PyResult<_>>()?;
         let lists = self.encode_lists(py, &texts, &policy(allowed, disallowed), threads)?;
         PyList::new(py, lists)
     }
