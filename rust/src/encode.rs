@@ -96,7 +96,13 @@ impl Tokenizer {
     /// `encode_ordinary`, reporting bytes done to `progress` and stopping when it is cancelled.
     /// A long text is cut at safe points and its parts encoded on all threads.
     pub fn encode_ordinary_in(&self, text: &str, progress: &Progress) -> Result<Vec<u32>> {
-        let chunks = if text.len() >= PARALLEL_MIN { self.safe_chunks(text, PARALLEL_MIN / 4) } else { vec![text] };
+        let parts;
+        let chunks: &[&str] = if text.len() >= PARALLEL_MIN {
+            parts = self.safe_chunks(text, PARALLEL_MIN / 4);
+            &parts
+        } else {
+            std::slice::from_ref(&text) // a short text: no list to allocate on every call
+        };
         if chunks.len() > 1 && rayon::current_num_threads() > 1 {
             let parts: Result<Vec<Vec<u32>>> = chunks
                 .par_iter()
@@ -115,7 +121,7 @@ impl Tokenizer {
         // One thread: the parts in turn, into one list (a list per part, joined, would copy
         // every id once more).
         let mut out = Vec::with_capacity(ids_capacity(text.len()));
-        for c in chunks {
+        for &c in chunks {
             if progress.cancelled() {
                 return Err(Error::Interrupted);
             }
