@@ -79,7 +79,7 @@ fn join_lists<'py>(py: Python<'py>, parts: Vec<Bound<'py, PyList>>) -> PyResult<
         for part in &parts {
             let n = part.len();
             let src = (*(part.as_ptr() as *mut ffi::PyListObject)).ob_item;
-            let dst = (*(out.as_ptr() as *mut ffi::PyListObject)).ob_item.add(at);
+            let dst = items.add(at);
             std::ptr::copy_nonoverlapping(src, dst, n);
             (*(part.as_ptr() as *mut ffi::PyVarObject)).ob_size = 0;
             at += n;
@@ -499,13 +499,21 @@ impl CoreTokenizer {
         disallowed: Vec<String>,
     ) -> PyResult<Bound<'py, PyList>> {
         let (tok, p) = (&self.inner, policy(allowed, disallowed));
-        if p.allowed.is_empty() && text.len() >= PARALLEL_MIN {
+        // A long text with no special token allowed is checked here once; it is then ordinary.
+        let checked = p.allowed.is_empty() && text.len() >= PARALLEL_MIN;
+        if checked {
             py.allow_threads(|| tok.check_disallowed(text, &p)).map_err(to_py)?;
             if let Some(list) = self.encode_long(py, text)? {
                 return Ok(list);
             }
         }
-        let ids = interruptible(py, text.len(), |pr| tok.encode_in(text, &p, pr))?;
+        let ids = interruptible(py, text.len(), |pr| {
+            if checked {
+                tok.encode_ordinary_in(text, pr)
+            } else {
+                tok.encode_in(text, &p, pr)
+            }
+        })?;
         self.id_list(py, &ids)
     }
 
