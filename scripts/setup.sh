@@ -3,11 +3,9 @@
 # test dependencies into it; `setup.sh --main` leaves out the test dependencies (all that
 # scripts/main.sh needs). Safe to run again: it only redoes what changed.
 #
-# Disk: PyPI's torch for Linux is the CUDA build, about 5 GB installed. So that the whole setup
-# fits where disk is short, pip keeps no cache (a cached wheel is a second copy of it), and on a
-# machine with no NVIDIA GPU torch's dependencies go in one at a time (pip then holds one
-# package's wheels at once, not all of them) and without triton (1 GB of GPU compilers that
-# nothing here uses without a GPU; torch.compile is off unless asked for).
+# Disk: PyPI's torch for Linux is the CUDA build, about 6 GB installed. So that setup fits where
+# disk is short, pip keeps no cache (a cached wheel is a second copy of it), and torch's packages
+# go in one pip call each, dependencies first, so that pip holds one wheel at a time, not 3 GB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_NO_CACHE_DIR=1
@@ -20,26 +18,37 @@ python -m pip install -q --upgrade pip
 # What both installs below need, first, so that the two never write the same package.
 python -m pip install -q "maturin>=1.5,<2" numpy tqdm packaging
 
-has_gpu() { command -v nvidia-smi >/dev/null 2>&1 || [ -e /dev/nvidia0 ]; }
-
 install_torch() {
-    if has_gpu; then
-        python -m pip install -q "torch>=2.1"
+    # (Called as the left side of &&, where set -e does not act: each step checks itself.)
+    if python -m pip show -q torch >/dev/null 2>&1; then
         return
     fi
-    python -m pip install -q --no-deps "torch>=2.1"
-    # torch's own requirements, as its metadata gives them for this machine, less triton.
-    python - <<'PYEOF' > .venv/torch-deps.txt
-import importlib.metadata as md
+    # What pip would install for torch (from the index's metadata; no wheel is fetched), in an
+    # order where every package comes after its own dependencies, torch last.
+    python -m pip install -q --dry-run --ignore-installed --report .venv/torch-plan.json "torch>=2.1" || return 1
+    python - .venv/torch-plan.json > .venv/torch-plan.txt <<'PYEOF' || return 1
+import json, sys
 from packaging.requirements import Requirement
-for line in md.requires("torch") or []:
-    req = Requirement(line)
-    if req.name.lower() != "triton" and (req.marker is None or req.marker.evaluate({"extra": ""})):
-        print(str(req).split(";")[0].strip())
+from packaging.utils import canonicalize_name
+with open(sys.argv[1]) as f:
+    plan = {canonicalize_name(p["metadata"]["name"]): p["metadata"] for p in json.load(f)["install"]}
+order = []
+def visit(name, path=()):
+    if name in order or name in path:
+        return
+    for line in plan[name].get("requires_dist") or []:
+        dep = canonicalize_name(Requirement(line).name)
+        if dep in plan:
+            visit(dep, path + (name,))
+    order.append(name)
+for name in plan:
+    visit(name)
+for name in order:
+    print(f"{plan[name]['name']}=={plan[name]['version']}")
 PYEOF
-    while IFS= read -r req; do
-        python -m pip install -q "$req"
-    done < .venv/torch-deps.txt
+    while IFS= read -r spec; do
+        python -m pip install -q --no-deps "$spec" || return 1
+    done < .venv/torch-plan.txt
 }
 
 # Side by side: pip fetches PyTorch (gigabytes: mostly network) while the Rust core compiles
