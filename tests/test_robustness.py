@@ -1,6 +1,7 @@
 """Promises about bad input: each gets a clear Python exception (never a panic, crash or hang),
 and on the command line a one-line message and a non-zero exit."""
 
+import shutil
 import subprocess
 import sys
 
@@ -402,11 +403,16 @@ def test_a_1gb_file_without_newlines_trains_and_encodes_in_bounded_memory(tmp_pa
         "written = tok.write_shards([sys.argv[1]], sys.argv[2], progress=False)\n"
         "print(before, trained, peak(), sum(n for _, n in written))\n"
     )
-    r = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "shards")],
-                       capture_output=True, text=True, timeout=900)
+    try:
+        r = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "shards")],
+                           capture_output=True, text=True, timeout=900)
+        size = path.stat().st_size
+    finally:
+        # 1.5 GB of file and shards: gone at once, not left for pytest's kept temporary folders.
+        path.unlink()
+        shutil.rmtree(tmp_path / "shards", ignore_errors=True)
     assert r.returncode == 0, r.stderr
     before, trained, encoded, n_tokens = map(int, r.stdout.split()[-4:])
-    size = path.stat().st_size
     assert n_tokens > size // 20  # the whole file was encoded
     for stage, peak in (("training", trained), ("encoding", encoded)):
         grew = peak - before
