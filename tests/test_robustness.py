@@ -123,6 +123,22 @@ def test_cli_decode_names_a_bad_id(small_tok, tmp_path):
     one_line_error(run_cli("decode", "-t", path, stdin="1 two\n"), "'two'")
 
 
+def test_cli_encode_strict_names_the_offset_of_invalid_utf8(small_tok, tmp_path):
+    """`--strict` stops at invalid UTF-8 whether ids go to stdout or into shards; without it the
+    bad byte is replaced by U+FFFD."""
+    path = small_tok.save(tmp_path / "t.bpe")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"abc\xffdef\n")
+    one_line_error(run_cli("encode", "-t", path, "--strict", bad), "bad.txt", "byte offset 3")
+    one_line_error(run_cli("encode", "-t", path, "--strict", "-q", bad, "-o", tmp_path / "shards"), "bad.txt", "byte offset 3")
+    result = subprocess.run([sys.executable, "-m", "bpe.cli", "encode", "-t", str(path), "--strict", "-"],
+                            input=b"ok\xc3", capture_output=True, timeout=120)
+    assert result.returncode != 0 and b"<stdin>: invalid UTF-8 at byte offset 2" in result.stderr
+    replaced = run_cli("encode", "-t", path, bad)
+    assert replaced.returncode == 0, replaced.stderr
+    assert [int(x) for x in replaced.stdout.split()] == small_tok.encode("abc\ufffddef\n")
+
+
 # --- tokenizer files -------------------------------------------------------------------------
 
 

@@ -87,7 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _read_input(name: str) -> str:
+def _read_input(name: str, strict: bool = False) -> str:
+    """The text of file `name` ('-': stdin). Invalid UTF-8 becomes U+FFFD, or with `strict` is an
+    error naming the file and byte offset, as in shards and counts."""
     if name == "-":
         data = sys.stdin.buffer.read()
     else:
@@ -95,7 +97,11 @@ def _read_input(name: str) -> str:
         if path.is_dir():
             raise IsADirectoryError(f"{name}: is a directory, not a file")
         data = path.read_bytes()
-    return data.decode("utf-8", errors="replace")
+    try:
+        return data.decode("utf-8", errors="strict" if strict else "replace")
+    except UnicodeDecodeError as e:
+        shown = "<stdin>" if name == "-" else name
+        raise ValueError(f"{shown}: invalid UTF-8 at byte offset {e.start}") from None
 
 
 def cmd_train(args) -> int:
@@ -145,7 +151,7 @@ def cmd_encode(args) -> int:
     allowed = "all" if args.allow_special else frozenset()
     out = sys.stdout
     for name in args.files or ["-"]:
-        ids = tok.encode(_read_input(name), allowed_special=allowed, disallowed_special=())
+        ids = tok.encode(_read_input(name, args.strict), allowed_special=allowed, disallowed_special=())
         out.write(" ".join(map(str, ids)) + "\n")
     return 0
 
