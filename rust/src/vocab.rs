@@ -103,19 +103,23 @@ impl Vocab {
         let mut lengths: Vec<usize> = tokens.iter().map(Vec::len).collect();
         lengths.sort_unstable();
         lengths.dedup();
+        drop(first_id);
+        // The halves are looked up in the encoder's own table (inline keys: a probe reads one
+        // cache line, no pointer to the bytes), the right one only when the left is a token.
+        let ids = TokenIds::new(&tokens);
         let mut pairs = Vec::with_capacity(tokens.len() * 3);
         for (id, bytes) in tokens.iter().enumerate() {
             for &cut in lengths.iter().take_while(|&&k| k < bytes.len()) {
                 if lengths.binary_search(&(bytes.len() - cut)).is_err() {
                     continue;
                 }
-                if let (Some(&l), Some(&r)) = (first_id.get(&bytes[..cut]), first_id.get(&bytes[cut..])) {
-                    pairs.push((l, r, id as u32));
+                if let Some(l) = ids.get(&bytes[..cut]) {
+                    if let Some(r) = ids.get(&bytes[cut..]) {
+                        pairs.push((l, r, id as u32));
+                    }
                 }
             }
         }
-        let ids = TokenIds::new(&tokens);
-        drop(first_id);
         let pairs = PairIds::new(&pairs);
         specials.sort_by_key(|s| s.1);
         let mut seen = std::collections::HashSet::new();
