@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import json
 import os
 import re
-import tempfile
+import secrets
 from pathlib import Path
 
 from . import _core
@@ -34,10 +35,27 @@ NAMED_SPECIALS = {
 }
 _ALIASES = {"r50k": "gpt2", "r50k_base": "gpt2", "p50k_base": "gpt2", "cl100k_base": "cl100k", "o200k_base": "o200k"}
 
+# How many ordinary tokens (ranks 0..n-1) each named encoding's rank file holds. The names are
+# also pattern names, and many vocabularies are split with those patterns, so a name alone does
+# not say that a file is that encoding's: its special tokens are attached only to a file of its
+# exact size (another vocabulary would get ids that mean nothing in it, such as an end-of-text id
+# past its last token). cl100k leaves rank 100256 unused (its end-of-text is 100257), and o200k
+# leaves 199998 unused.
+NAMED_SIZES = {"gpt2": 50256, "cl100k": 100256, "o200k": 199998}
+
 
 def _canonical_name(pattern: str) -> str | None:
     name = _ALIASES.get(pattern, pattern)
     return name if name in NAMED_SPECIALS else None
+
+
+def _named_specials(pattern: str, n_tokens: int) -> dict[str, int]:
+    """The special tokens of the encoding ``pattern`` names, when the vocabulary has that
+    encoding's number of ordinary tokens; otherwise none (see NAMED_SIZES)."""
+    name = _canonical_name(pattern)
+    if name is None or NAMED_SIZES[name] != n_tokens:
+        return {}
+    return dict(NAMED_SPECIALS[name])
 
 
 def _byte_to_char() -> dict[int, str]:
@@ -87,8 +105,12 @@ def _build(tokens: list[bytes], specials: dict[str, int], pattern: str, source: 
 def from_tiktoken(path: PathLike, pattern: str = "cl100k", special_tokens: dict[str, int] | None = None) -> Tokenizer:
     """A tiktoken rank file (``base64-token rank`` per line).
 
-    A built-in pattern name (``gpt2``/``r50k_base``, ``cl100k_base``, ``o200k_base``) also brings
-    that encoding's special tokens unless ``special_tokens`` is given.
+    A rank file holds no special tokens. Unless ``special_tokens`` is given, a built-in pattern
+    name (``gpt2``/``r50k_base``, ``cl100k``/``cl100k_base``, ``o200k``/``o200k_base``) brings that
+    encoding's special tokens only when the file has that encoding's number of ordinary tokens
+    (50,256, 100,256 or 199,998), that is, when it is that encoding's own file; any other
+    vocabulary gets none, since the named ids would mean nothing in it. Pass ``special_tokens``
+    to give it some.
     """
     path = Path(os.fspath(path))
     tokens: dict[int, bytes] = {}
@@ -121,9 +143,8 @@ def from_tiktoken(path: PathLike, pattern: str = "cl100k", special_tokens: dict[
             seen[token] = rank
     if not tokens:
         raise ValueError(f"{path}: no tokens in the file (empty or truncated?)")
-    name = _canonical_name(pattern)
     if special_tokens is None:
-        special_tokens = NAMED_SPECIALS.get(name, {}) if name else {}
+        special_tokens = _named_specials(pattern, len(tokens))
     return _build(_ranked(tokens, str(path)), special_tokens, pattern, str(path))
 
 
@@ -178,7 +199,11 @@ def _hf_pattern(pre: object, path: Path) -> str:
         steps = pre.get("pretokenizers") or []
         splits = [s for s in steps if isinstance(s, dict) and s.get("type") == "Split"]
         levels = [s for s in steps if isinstance(s, dict) and s.get("type") == "ByteLevel"]
-        if len(splits) == 1 and len(levels) == 1 and len(steps) == 2 and not levels[0].get("use_regex", True):
+        if levels and levels[0].get("add_prefix_space"):
+            raise ValueError(f"{path}: ByteLevel with add_prefix_space=true is not supported")
+        # The Split must come first: after ByteLevel it would see GPT-2's stand-in characters
+        # (a space is 'Ġ', a letter), not the text, and split elsewhere.
+        if len(steps) == 2 and steps[0] in splits and steps[1] in levels and not levels[0].get("use_regex", True):
             split = splits[0]
             regex = (split.get("pattern") or {}).get("Regex")
             if regex and split.get("behavior", "").lower() == "isolated" and not split.get("invert"):
@@ -191,7 +216,14 @@ def _hf_pattern(pre: object, path: Path) -> str:
 
 
 def from_huggingface(path: PathLike) -> Tokenizer:
-    """A HF ``tokenizer.json`` holding a byte-level BPE model."""
+    """A HF ``tokenizer.json`` holding a byte-level BPE model.
+
+    Only files for which HF's ``encode(text)`` gives the ids this tokenizer gives load. A setting
+    that would make them differ raises ValueError naming the file and the setting: a normalizer,
+    BPE-dropout, a subword prefix or suffix, a post-processor that adds tokens, truncation or
+    padding, an added token with ``lstrip``/``rstrip``/``single_word``, and merges that HF would
+    apply otherwise than tiktoken's lowest-rank-first rule (see `_hf_check_merges`).
+    """
     path = Path(os.fspath(path))
     data = _read_json(path)
     try:
@@ -200,36 +232,179 @@ def from_huggingface(path: PathLike) -> Tokenizer:
         raise ValueError(f"{path}: malformed tokenizer.json ({type(e).__name__}: {e})") from None
 
 
+def _hf_steps(step: object, key: str) -> list:
+    """A normalizer or post-processor as a flat list of steps, Sequences (which list theirs under
+    ``key``) opened, in order. (A loop, not recursion: the file may nest them deeply.)"""
+    steps, todo = [], [step]
+    while todo:
+        s = todo.pop()
+        if isinstance(s, dict) and s.get("type") == "Sequence":
+            inner = s.get(key) or []
+            todo.extend(reversed(inner) if isinstance(inner, list) else [inner])
+        else:
+            steps.append(s)
+    return steps
+
+
+def _hf_describe(step: object, key: str) -> str:
+    """A normalizer or post-processor for an error message: 'NFC', 'Sequence [ByteLevel, TemplateProcessing]'."""
+    names = [str(s.get("type")) if isinstance(s, dict) else repr(s) for s in _hf_steps(step, key)]
+    return f"Sequence [{', '.join(names)}]" if isinstance(step, dict) and step.get("type") == "Sequence" else names[0]
+
+
+def _hf_post_step_adds_nothing(step: object) -> bool:
+    """ByteLevel post-processing trims offsets only, and a template of the text alone (no special
+    token in its single-text form) adds nothing; Roberta/Bert processing and the like add tokens."""
+    if not isinstance(step, dict):
+        return False
+    if step.get("type") == "ByteLevel":
+        return True
+    single = step.get("single")
+    return step.get("type") == "TemplateProcessing" and isinstance(single, list) and all(
+        isinstance(piece, dict) and set(piece) == {"Sequence"} for piece in single
+    )
+
+
+def _hf_check_settings(data: dict, model: dict, path: Path) -> None:
+    """Refuse the settings of a tokenizer.json under which HF's ids differ from this tokenizer's
+    for the same vocabulary, naming the setting: loading the file without them would give other
+    ids than HF does, with no sign of it. (The pre-tokenizer is checked by `_hf_pattern`, and the
+    merges, with ``ignore_merges``, by `_hf_check_merges`.)
+
+    Left alone because they cannot change the ids here: ``unk_token``, ``fuse_unk`` and
+    ``byte_fallback`` act only on a character missing from the vocab, and a byte-level vocab has
+    all 256 (loading checks it); ``trim_offsets``, a ByteLevel post-processor and the decoder
+    touch offsets or decoding only; an added token's ``normalized`` matters only with a
+    normalizer, and ``special`` only to decoding.
+    """
+    normalizer = data.get("normalizer")
+    if normalizer is not None and _hf_steps(normalizer, "normalizers"):  # (an empty Sequence does nothing)
+        raise ValueError(
+            f"{path}: normalizer {_hf_describe(normalizer, 'normalizers')} is not supported: HF changes the "
+            "text before encoding it and this tokenizer does not, so the ids would differ (only null loads)"
+        )
+    dropout = model.get("dropout")
+    if dropout is not None and (isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or dropout != 0):
+        raise ValueError(
+            f"{path}: model.dropout={dropout!r} is not supported: BPE-dropout skips merges at random, "
+            "and this tokenizer always merges (only null or 0 loads)"
+        )
+    for key in ("continuing_subword_prefix", "end_of_word_suffix"):
+        if model.get(key) not in (None, ""):
+            raise ValueError(
+                f"{path}: model.{key}={model[key]!r} is not supported: HF adds it to the pieces it "
+                "merges, which changes the ids, and byte-level BPE has none (only null loads)"
+            )
+    post = data.get("post_processor")
+    if post is not None and not all(_hf_post_step_adds_nothing(s) for s in _hf_steps(post, "processors")):
+        raise ValueError(
+            f"{path}: post_processor {_hf_describe(post, 'processors')} is not supported: HF adds its tokens "
+            "(a beginning-of-text token, say) to every encoding by default, and this tokenizer does not "
+            "(only null, ByteLevel, or a template without special tokens loads)"
+        )
+    for key in ("truncation", "padding"):
+        if data.get(key) is not None:
+            raise ValueError(
+                f"{path}: {key} is not supported: HF cuts or pads every encoding to a length and this "
+                "tokenizer does not (only null loads)"
+            )
+    for t in data.get("added_tokens") or []:
+        for key in ("lstrip", "rstrip", "single_word"):
+            if isinstance(t, dict) and t.get(key):
+                raise ValueError(
+                    f"{path}: added token {t.get('content')!r} has {key}=true, which is not supported: HF then "
+                    "takes in the spaces beside it, or matches it only between words, and this tokenizer "
+                    "matches special tokens exactly as written"
+                )
+
+
 def _from_huggingface_data(data: object, path: Path) -> Tokenizer:
     model = data.get("model") if isinstance(data, dict) else None
     if not isinstance(model, dict) or model.get("type", "BPE") != "BPE" or "vocab" not in model:
         raise ValueError(f"{path}: not a BPE tokenizer.json (no model of type BPE with a vocab)")
     pattern = _hf_pattern(data.get("pre_tokenizer"), path)
+    _hf_check_settings(data, model, path)
+    ignore_merges = model.get("ignore_merges", False)  # HF's default when the field is absent
+    if not isinstance(ignore_merges, bool):
+        raise ValueError(f"{path}: model.ignore_merges={ignore_merges!r} is not true or false")
     added = {t["content"]: t["id"] for t in data.get("added_tokens") or [] if isinstance(t, dict)}
     tokens = {i: _unmap(t, f"{path}: vocab") for t, i in model["vocab"].items() if t not in added}
     ranked = _ranked(tokens, f"{path}: vocab")
     by_bytes = {t: i for i, t in enumerate(ranked)}
     last = -1
+    listed: set[tuple[int, int]] = set()  # the merges, as (left id, right id)
     for k, merge in enumerate(model.get("merges") or []):
-        left, right = merge.split(" ", 1) if isinstance(merge, str) else merge
         where = f"{path}: merge {k}"
-        joined = _unmap(left, where) + _unmap(right, where)
+        pair = merge.split(" ", 1) if isinstance(merge, str) else merge
+        if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+            raise ValueError(f"{where}: expected 'LEFT RIGHT' or [LEFT, RIGHT], found {merge!r:.60}")
+        left, right = pair
+        parts = []
         for part in (left, right):
-            if _unmap(part, where) not in by_bytes:
+            part_id = by_bytes.get(_unmap(part, where))
+            if part_id is None:
                 raise ValueError(f"{where} names {part!r}, which is not in the vocab")
-        made = by_bytes.get(joined)
+            parts.append(part_id)
+        made = by_bytes.get(ranked[parts[0]] + ranked[parts[1]])
         if made is None:
             raise ValueError(f"{where} makes {left + right!r}, which is not in the vocab")
         if made < last:
             raise ValueError(f"{where}: merges are not in id order; only vocabularies whose ids follow the merges load")
         last = made
-    return _build(ranked, added, pattern, str(path))
+        listed.add((parts[0], parts[1]))
+    tok = _build(ranked, added, pattern, str(path))
+    _hf_check_merges(tok, listed, ignore_merges, path)
+    return tok
+
+
+def _hf_check_merges(tok: Tokenizer, listed: set[tuple[int, int]], ignore_merges: bool, path: Path) -> None:
+    """Refuse a vocabulary whose merges would make HF's ids differ from this tokenizer's.
+
+    This tokenizer encodes as tiktoken does: a piece that is a token is that token, looked up
+    whole, and any other piece is merged lowest rank first, where any two neighbours whose joined
+    bytes are a token may merge. HF merges only the pairs its list names, by list order, and looks
+    a whole piece up first only with ``ignore_merges: true``. With the merges in id order (checked
+    by the caller) the two agree when:
+
+    * every merge this tokenizer makes is listed. The merges it makes are the ones that build each
+      token from its own bytes (a token formed inside a longer piece is formed the same way), so
+      the pair each token is last merged from (``merges()`` of the core) must be in the list;
+    * and, with ``ignore_merges: false``, every token is built by merges from its own bytes, since
+      HF then merges a piece that is a token instead of looking it up, and one its merges do not
+      build comes out in parts. The core's ``merges()`` fails on such a token (and, to be safe,
+      on the rare token built only through tokens of higher id than its own).
+
+    When ``merges()`` fails and ``ignore_merges`` is true, the whole-piece lookups still agree,
+    but the core names no pairs, so the first condition goes unchecked and the file loads as
+    before (tiktoken-style vocabularies converted for HF set ignore_merges for such tokens).
+    """
+    try:
+        made_from = tok._core.merges()
+    except ValueError as e:
+        if ignore_merges:
+            return
+        reason = str(e).split(";")[0]  # (the rest speaks of writing a merge list)
+        raise ValueError(
+            f"{path}: model.ignore_merges=false (HF's default) is not supported for this vocabulary: HF then "
+            "merges a piece that is a token instead of looking it up whole as this tokenizer does, which "
+            f"gives other ids unless the merges build every token from its own bytes, and here {reason}"
+        ) from None
+    tokens = tok._core.ranked_tokens()
+    for made, (left, right) in enumerate(made_from, 256):
+        if (left, right) not in listed:
+            raise ValueError(
+                f"{path}: the merges lack {_remap(tokens[left]) + ' ' + _remap(tokens[right])!r}, which this "
+                f"tokenizer uses to make token {made} ({_remap(tokens[made])!r}) inside longer pieces, as "
+                "tiktoken's rule does; HF cannot, so its ids would differ"
+            )
 
 
 def load(path: PathLike) -> Tokenizer:
     """Load a tokenizer file, recognising its format by content: ``.bpe``, HF ``tokenizer.json``,
-    tiktoken ranks (the pattern named by the file name, e.g. ``cl100k_base.tiktoken``), or GPT-2's
-    ``encoder.json``/``vocab.bpe`` (the other file found beside it).
+    tiktoken ranks (the pattern named by the file name, e.g. ``cl100k_base.tiktoken``, with that
+    encoding's special tokens only if the file has its number of tokens; see
+    :func:`from_tiktoken`), or GPT-2's ``encoder.json``/``vocab.bpe`` (the other file found
+    beside it).
 
     >>> import bpe
     >>> bpe.load("no/such/file.bpe")
@@ -322,7 +497,8 @@ def to_tiktoken(tok: Tokenizer) -> str:
 
 
 def save(tok: Tokenizer, path: PathLike, format: str = "bpe") -> Path:
-    """Write ``tok`` to ``path`` in ``format``, atomically (a temporary file, then a rename)."""
+    """Write ``tok`` to ``path`` in ``format``, atomically (a temporary file, then a rename), with
+    the permissions of any new file (0o666 less the umask) in every format."""
     path = Path(os.fspath(path))
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
@@ -339,19 +515,50 @@ def save(tok: Tokenizer, path: PathLike, format: str = "bpe") -> Path:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one:
+    a temporary file beside it, flushed to disk, then renamed over it (as the Rust side writes
+    ``.bpe`` files).
+
+    The export gets the permissions of any new file: the temporary file is created with mode
+    0o666, which the system narrows by the umask (and a folder's default ACL) itself, as for
+    ``open(path, "w")`` or Rust's ``File::create``. (``tempfile.mkstemp`` makes it 0o600, and the
+    rename kept that, so other users could not read the export.) This reads no umask, so it
+    cannot race with other threads the way ``os.umask`` (which sets it to read it) could.
+
+    An error names ``path``, never the hidden temporary file.
+    """
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        fd, tmp = _create_beside(path)
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+    except OSError as e:
+        if e.errno is None:
+            raise
+        # OSError(errno, ...) gives the matching subclass, such as FileNotFoundError.
+        raise OSError(e.errno, e.strerror, str(path)) from None
+
+
+def _create_beside(path: Path) -> tuple[int, Path]:
+    """Create a new, uniquely named hidden file in ``path``'s folder with mode 0o666 (less the
+    umask); return its descriptor and path."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # another writer picked the same name: draw again
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name beside it", str(path))
 
 
 def _read_head(path: Path, n: int = 256) -> bytes:
