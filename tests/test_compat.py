@@ -127,6 +127,28 @@ def test_special_tokens_equal_tiktoken(name):
         enc.encode(text)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_disallowed_strings_that_are_not_special_tokens_are_refused_as_in_tiktoken(name):
+    tok, enc = ours(name), theirs(name)
+    text = "x <|foo|> y"
+    with pytest.raises(ValueError):
+        enc.encode(text, disallowed_special={"<|foo|>"})
+    for call in (tok.encode, tok.count, tok.encode_to_numpy, lambda t, **kw: tok.encode_batch(["ok", t], **kw)):
+        with pytest.raises(ValueError, match=r"'<\|foo\|>', which disallowed_special forbids"):
+            call(text, disallowed_special={"<|foo|>"})
+    # Not in the text: no error, and the same ids as tiktoken.
+    check(name, "x <|bar|> y", disallowed_special={"<|foo|>"})
+    check(name, text, disallowed_special={"<|bar|>"})
+
+
+def test_an_unused_id_inside_the_range_is_named_as_such():
+    tok = ours("cl100k_base")  # ordinary ids end at 100255; the first special is 100257
+    with pytest.raises(ValueError, match="token id 100256 is not used by this vocabulary"):
+        tok.decode([100256])
+    with pytest.raises(ValueError, match="token id 100277 is out of range: this vocabulary has ids 0..100276"):
+        tok.decode([100277])
+
+
 # HF always turns special-token text into the special token, so it is compared with
 # encode(allowed_special="all").
 

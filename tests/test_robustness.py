@@ -108,19 +108,73 @@ def test_wrong_types_from_python(corpus, small_tok):
 # --- ids -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", [2000, 10**6, -1, 2**70])
+@pytest.mark.parametrize("bad", [2000, 10**6, -1, 2**70, -(2**70)])
 def test_an_id_out_of_range_is_named(small_tok, bad):
-    with pytest.raises((ValueError, OverflowError), match=str(bad) if bad < 2**63 else "int"):
+    with pytest.raises(ValueError, match=f"token id {bad} is out of range"):
         small_tok.decode([5, bad])
-    if bad < 2**63:
-        with pytest.raises(ValueError, match=f"token id {bad} is out of range"):
-            small_tok.token_bytes(bad)
+    with pytest.raises(ValueError, match=f"token id {bad} is out of range"):
+        small_tok.token_bytes(bad)
+
+
+def test_counts_of_threads_shard_tokens_and_special_ids_out_of_range_are_named(small_tok, tmp_path, corpus):
+    for threads in (0, -1, 2**70):
+        with pytest.raises(ValueError, match=f"threads must be between 1 and .*, not {threads}"):
+            small_tok.encode_batch(["a"], threads=threads)
+        with pytest.raises(ValueError, match="threads must be"):
+            small_tok.write_shards([corpus], tmp_path / "s", threads=threads, progress=False)
+        with pytest.raises(ValueError, match="threads must be"):
+            bpe.train([corpus], 300, threads=threads, progress=False)
+        with pytest.raises(ValueError, match="threads must be"):
+            bpe.count_words(["a b"], threads=threads)
+    with pytest.raises(TypeError, match="threads must be an int"):
+        small_tok.encode_batch(["a"], threads="2")
+    for shard_tokens in (0, -1, 2**70):
+        with pytest.raises(ValueError, match=f"shard_tokens must be at least 1, not {shard_tokens}"):
+            small_tok.write_shards([corpus], tmp_path / "s", shard_tokens=shard_tokens, progress=False)
+    tokens = [bytes([b]) for b in range(256)]
+    for id in (-1, 2**32, 2**70):
+        with pytest.raises(ValueError, match=rf"special token '<\|e\|>': id {id} is out of range"):
+            bpe.Tokenizer.from_ranks(tokens, {"<|e|>": id})
+
+
+def test_special_tokens_is_a_copy(small_tok):
+    small_tok.special_tokens.clear()
+    assert small_tok.special_tokens == {"<|endoftext|>": 1999}
+    with pytest.raises(ValueError, match="endoftext"):
+        small_tok.encode("a <|endoftext|>")
 
 
 def test_cli_decode_names_a_bad_id(small_tok, tmp_path):
     path = small_tok.save(tmp_path / "t.bpe")
     one_line_error(run_cli("decode", "-t", path, stdin="1 2 99999\n"), "99999")
     one_line_error(run_cli("decode", "-t", path, stdin="1 two\n"), "'two'")
+    one_line_error(run_cli("decode", "-t", path, stdin="1 2 99999999999999999999999\n"), "token id 99999999999999999999999")
+
+
+def test_cli_refuses_bad_counts_and_conflicting_options(small_tok, corpus, tmp_path):
+    path = small_tok.save(tmp_path / "t.bpe")
+    for args in (["encode", "-t", path, corpus, "--threads", "-1"],
+                 ["encode", "-t", path, corpus, "-o", tmp_path / "s", "--shard-tokens", "0"],
+                 ["count", corpus, "-o", tmp_path / "c.counts", "--threads", "0"],
+                 ["train", corpus, "--vocab", 300, "--threads", "x"]):
+        result = run_cli(*args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "error: argument" in result.stderr and ("at least 1" in result.stderr or "whole number" in result.stderr)
+    one_line_error(run_cli("train", corpus, "--vocab", 300, "--no-special", "--special", "<|x|>", "-o", tmp_path / "a.bpe"),
+                   "--special or --no-special")
+    assert run_cli("count", corpus, "-o", tmp_path / "c.counts", "-q").returncode == 0
+    one_line_error(run_cli("train", "--from-counts", tmp_path / "c.counts", "--vocab", 300, "--pattern", "o200k",
+                           "-o", tmp_path / "b.bpe"), "--pattern does not apply to --from-counts")
+    assert not (tmp_path / "a.bpe").exists() and not (tmp_path / "b.bpe").exists()
+
+
+def test_cli_info_on_a_vocabulary_with_unused_ids(tmp_path):
+    # Ordinary ids 0..255, then specials at 300 and 310: ids 256..299 and 301..309 belong to no token.
+    tok = bpe.Tokenizer.from_ranks([bytes([b]) for b in range(256)], {"<|a|>": 300, "<|b|>": 310})
+    path = tok.save(tmp_path / "gaps.bpe")
+    result = run_cli("info", path)
+    assert result.returncode == 0, result.stderr
+    assert "n_vocab:      311" in result.stdout and "ordinary:     256 (ids 0..255)" in result.stdout
 
 
 def test_cli_encode_strict_names_the_offset_of_invalid_utf8(small_tok, tmp_path):
@@ -176,6 +230,35 @@ def test_a_corrupt_tokenizer_file_names_the_line(small_tok, tmp_path):
         bpe.load(tmp_path)
 
 
+def test_faults_of_special_tokens_and_merges_name_their_line(small_tok, tmp_path):
+    lines = small_tok.save(tmp_path / "good.bpe").read_text().splitlines(keepends=True)
+    at = next(i for i, l in enumerate(lines) if l.startswith("special "))
+    assert lines[at] == 'special 1999 "<|endoftext|>"\n'
+
+    def load_with(name, edit):
+        edited = list(lines)
+        edit(edited)
+        path = tmp_path / name
+        path.write_text("".join(edited))
+        return lambda: bpe.load(path)
+
+    cases = [
+        ("low_id.bpe", lambda ls: ls.__setitem__(at, 'special 500 "<|endoftext|>"\n'), at + 1,
+         r'the special token "<\|endoftext\|>" has id 500, which an ordinary token already uses'),
+        ("empty.bpe", lambda ls: ls.insert(at + 1, 'special 2000 ""\n'), at + 2, "cannot be the empty string"),
+        ("same_id.bpe", lambda ls: ls.insert(at + 1, 'special 1999 "<|pad|>"\n'), at + 2,
+         r'"<\|endoftext\|>" \(line \d+\) and "<\|pad\|>" share the id 1999'),
+        ("twice.bpe", lambda ls: ls.insert(at + 1, 'special 2000 "<|endoftext|>"\n'), at + 2, "is given twice"),
+        # The last merge made again as the first one was: token 1998 spells token 256's bytes.
+        ("same_bytes.bpe",
+         lambda ls: ls.__setitem__(len(ls) - 1, ls[next(i for i, l in enumerate(ls) if l.startswith("merges ")) + 1]),
+         len(lines), "this merge makes token 1998, whose bytes .* token 256 has already"),
+    ]
+    for name, edit, line, message in cases:
+        with pytest.raises(ValueError, match=rf"{name}, line {line}: .*{message}"):
+            load_with(name, edit)()
+
+
 def test_saving_is_atomic(small_tok, tmp_path):
     path = tmp_path / "t.bpe"
     small_tok.save(path)
@@ -229,6 +312,39 @@ def test_cli_encode_writes_shards(corpus, tmp_path):
     doc = tok.encode_ordinary(corpus.read_text()) + [tok.eot_token]
     assert ids == doc + doc
     assert [m["count"] for m in meta] == [100] * (len(ids) // 100) + ([len(ids) % 100] if len(ids) % 100 else [])
+
+
+def test_a_failed_shard_run_leaves_the_earlier_shards_as_they_were(small_tok, tmp_path):
+    docs = []
+    for i in range(24):
+        docs.append(tmp_path / f"doc{i:02}.txt")
+        docs[-1].write_text(f"document {i}: " + "some words of text " * 60)
+    out = tmp_path / "shards"
+    first = small_tok.write_shards(docs, out, shard_tokens=500, progress=False)
+    assert len(first) > 3
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok \xff")
+    # Many shards of the new run are full before the last file fails; none may replace the old.
+    with pytest.raises(ValueError, match="bad.txt: invalid UTF-8 at byte offset 3"):
+        small_tok.write_shards(docs[::-1] + [bad], out, shard_tokens=300, strict=True, progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # A file that looks binary is skipped with a warning, as in training, small or large.
+    small_bin, large_bin = tmp_path / "small.bin", tmp_path / "large.bin"
+    small_bin.write_bytes(b"text\x00" * 100)
+    large_bin.write_bytes(b"\x00" + b"more text\n" * 500_000)  # over the 4 MiB of one block
+    with pytest.warns(UserWarning) as seen:
+        written = small_tok.write_shards([docs[0], small_bin, large_bin, docs[1]], tmp_path / "skip", progress=False)
+    for name in ("small.bin", "large.bin"):
+        assert any(f"{name}: skipped: it looks binary" in str(w.message) for w in seen), name
+    import numpy as np
+    ids = np.concatenate([np.fromfile(p, dtype="<u2") for p, _ in written]).tolist()
+    eot = [small_tok.eot_token]
+    assert ids == small_tok.encode_ordinary(docs[0].read_text()) + eot + small_tok.encode_ordinary(docs[1].read_text()) + eot
+    # A missing input is found before anything is made.
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        small_tok.write_shards(docs + [tmp_path / "missing.txt"], tmp_path / "new", progress=False)
+    assert not (tmp_path / "new").exists()
 
 
 # --- interruptions ---------------------------------------------------------------------------

@@ -38,7 +38,7 @@ class CoreTokenizer:
         strict: bool = False,
         threads: Optional[int] = None,
         callback: Progress = None,
-    ) -> list[tuple[str, int]]: ...
+    ) -> tuple[list[tuple[str, int]], list[str]]: ...
 
 class CoreCounts:
     pattern: str

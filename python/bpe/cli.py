@@ -15,6 +15,17 @@ from . import core, counts
 from .formats import load
 
 
+def _positive(text: str) -> int:
+    """An argument that must be a whole number of at least 1 (threads, tokens per shard)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bpe", description="Fast, exact byte-level BPE tokenizer.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -28,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         help="train from .counts files written by `bpe count` (added up) instead of text files",
     )
     t.add_argument("--vocab", type=int, required=True, metavar="N", help="vocabulary size: 256 bytes + merges + specials")
-    t.add_argument("--pattern", default="gpt2", help="pre-tokenizer: gpt2 (default), cl100k, o200k, or a regex")
+    t.add_argument("--pattern", help="pre-tokenizer: gpt2 (default), cl100k, o200k, or a regex")
     t.add_argument(
         "--special",
         action="append",
@@ -37,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--no-special", action="store_true", help="no special tokens at all")
     t.add_argument("-o", "--output", default="tokenizer.bpe", metavar="PATH", help="where to write (default tokenizer.bpe)")
-    t.add_argument("--threads", type=int, metavar="N", help="worker threads (default: all cores)")
+    t.add_argument("--threads", type=_positive, metavar="N", help="worker threads (default: all cores)")
     t.add_argument("--strict", action="store_true", help="stop at invalid UTF-8 instead of replacing it")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
@@ -50,9 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("files", nargs="*", metavar="FILE", help="input files; '-' or none for stdin")
     e.add_argument("-t", "--tokenizer", required=True, metavar="TOK", help="tokenizer file")
     e.add_argument("-o", "--output", metavar="DIR", help="write token shards into DIR")
-    e.add_argument("--shard-tokens", type=int, default=100_000_000, metavar="N", help="tokens per shard")
+    e.add_argument("--shard-tokens", type=_positive, default=100_000_000, metavar="N", help="tokens per shard")
     e.add_argument("--allow-special", action="store_true", help="encode special-token text as special tokens")
-    e.add_argument("--threads", type=int, metavar="N", help="worker threads (default: all cores)")
+    e.add_argument("--threads", type=_positive, metavar="N", help="worker threads (default: all cores)")
     e.add_argument("--strict", action="store_true", help="stop at invalid UTF-8 instead of replacing it")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -69,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", metavar="FILE")
     c.add_argument("-o", "--output", required=True, metavar="PATH", help="the .counts file to write")
     c.add_argument("--pattern", default="gpt2", help="pre-tokenizer: gpt2 (default), cl100k, o200k, or a regex")
-    c.add_argument("--threads", type=int, metavar="N", help="worker threads (default: all cores)")
+    c.add_argument("--threads", type=_positive, metavar="N", help="worker threads (default: all cores)")
     c.add_argument("--strict", action="store_true", help="stop at invalid UTF-8 instead of replacing it")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -105,10 +116,14 @@ def _read_input(name: str, strict: bool = False) -> str:
 
 
 def cmd_train(args) -> int:
+    if args.no_special and args.special:
+        raise ValueError("give --special or --no-special, not both")
     specials = [] if args.no_special else (args.special or [core.ENDOFTEXT])
     if args.from_counts:
         if args.files:
             raise ValueError("give text files or --from-counts, not both")
+        if args.pattern is not None:
+            raise ValueError("--pattern does not apply to --from-counts: the pattern is the one the .counts files were made with")
         tok = counts.train_from_counts(args.from_counts, args.vocab, specials, threads=args.threads, progress=not args.quiet)
     elif not args.files:
         raise ValueError("no input: give text files, or --from-counts COUNTS...")
@@ -116,7 +131,7 @@ def cmd_train(args) -> int:
         tok = core.train(
             args.files,
             args.vocab,
-            args.pattern,
+            "gpt2" if args.pattern is None else args.pattern,
             specials,
             threads=args.threads,
             strict=args.strict,
@@ -176,7 +191,10 @@ def cmd_info(args) -> int:
     print(f"pattern:      {tok.pattern}")
     print(f"special:      {', '.join(f'{k}={v}' for k, v in tok.special_tokens.items()) or '(none)'}")
     print(f"fingerprint:  {tok.fingerprint}")
-    ordinary = tok.n_vocab - len(tok.special_tokens)
+    # The ordinary tokens are ids 0..k-1; the specials may leave gaps after them (cl100k's ids
+    # 100256 and 100261..100275 belong to no token).
+    ordinary = len(tok._core.ranked_tokens())
+    print(f"ordinary:     {ordinary} (ids 0..{ordinary - 1})")
     longest = sorted(range(ordinary), key=lambda i: -len(tok.token_bytes(i)))[:5]
     print("longest:      " + ", ".join(repr(tok.token_bytes(i).decode("utf-8", "replace")) for i in longest))
     return 0
@@ -211,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except (OSError, ValueError, TypeError) as e:
+    except (OSError, ValueError, TypeError, OverflowError) as e:
         msg = str(e) if not isinstance(e, OSError) or e.filename is None else f"{e.filename}: {e.strerror}"
         print(f"bpe: error: {msg}", file=sys.stderr)
         return 1

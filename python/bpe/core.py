@@ -58,6 +58,32 @@ def _retry_on_surrogates(call, text: str):
         return call(_without_surrogates(text))
 
 
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _check_threads(threads: object) -> int | None:
+    """A thread count for the core: None (all cores) or a positive int."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise TypeError(f"threads must be an int or None, not {type(threads).__name__}")
+    if not 1 <= threads <= 1 << 16:
+        raise ValueError(f"threads must be between 1 and {1 << 16}, not {threads}")
+    return threads
+
+
+def _forbid(strings: Collection[str], texts: Sequence[str]) -> None:
+    """A ValueError for the first of ``strings`` found in any of ``texts``."""
+    for text in texts:
+        found = [(text.find(s), s) for s in strings if s in text]
+        if found:
+            s = min(found)[1]
+            raise ValueError(
+                f"the text contains {s!r}, which disallowed_special forbids. It is not a special token of "
+                f"this vocabulary, so it can only be encoded as ordinary text: leave it out of disallowed_special"
+            )
+
+
 def _check_ids(ids: object) -> list:
     """Token ids as a list of ints; anything else is a TypeError naming the first bad item."""
     if hasattr(ids, "tolist") and hasattr(ids, "dtype"):  # numpy arrays and torch tensors
@@ -143,15 +169,23 @@ class Tokenizer:
             pattern: a built-in pattern name (``gpt2``, ``cl100k``, ``o200k``) or a regex.
         """
         specials = list((special_tokens or {}).items())
+        for text, id in specials:
+            if not isinstance(text, str):
+                raise TypeError(f"special token {text!r} must be a str, not {type(text).__name__}")
+            if isinstance(id, bool) or not isinstance(id, int):
+                raise TypeError(f"special token {text!r}: its id must be an int, not {type(id).__name__}")
+            if not 0 <= id < 1 << 32:
+                raise ValueError(f"special token {text!r}: id {id} is out of range (0..{(1 << 32) - 1})")
         return cls(_core.CoreTokenizer.from_ranked([bytes(t) for t in tokens], specials, pattern, "<ranks>"))
 
     @classmethod
     def from_tiktoken(
         cls, path: PathLike, pattern: str = "cl100k", special_tokens: dict[str, int] | None = None
     ) -> "Tokenizer":
-        """A tiktoken rank file (``*.tiktoken``). A built-in pattern name (``gpt2``/``r50k_base``,
-        ``cl100k_base``, ``o200k_base``) brings that encoding's special tokens unless
-        ``special_tokens`` is given."""
+        """A tiktoken rank file (``*.tiktoken``). Unless ``special_tokens`` is given, a built-in
+        pattern name (``gpt2``/``r50k_base``, ``cl100k_base``, ``o200k_base``) brings that
+        encoding's special tokens only when the file has that encoding's number of ordinary
+        tokens (50,256 / 100,256 / 199,998); any other vocabulary gets none."""
         from .formats import from_tiktoken
 
         return from_tiktoken(path, pattern, special_tokens)
@@ -190,18 +224,22 @@ class Tokenizer:
         return self._core.pattern
 
     @functools.cached_property
-    def special_tokens(self) -> dict[str, int]:
-        """Special token text → id."""
+    def _specials(self) -> dict[str, int]:
         return dict(self._core.specials)
 
     @property
+    def special_tokens(self) -> dict[str, int]:
+        """Special token text → id (a copy: changing it changes nothing here)."""
+        return dict(self._specials)
+
+    @property
     def special_tokens_set(self) -> set[str]:
-        return set(self.special_tokens)
+        return set(self._specials)
 
     @property
     def eot_token(self) -> int | None:
         """The id of ``<|endoftext|>``, or None if this vocabulary has none."""
-        return self.special_tokens.get(ENDOFTEXT)
+        return self._specials.get(ENDOFTEXT)
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -217,14 +255,19 @@ class Tokenizer:
 
     @functools.cached_property
     def _default_policy(self) -> tuple[list[str], list[str]]:
-        return [], sorted(self.special_tokens)
+        return [], sorted(self._specials)
 
-    def _policy(self, allowed_special: SpecialSet, disallowed_special: SpecialSet) -> tuple[list[str], list[str]]:
+    def _policy(
+        self, allowed_special: SpecialSet, disallowed_special: SpecialSet, texts: Sequence[str] = ()
+    ) -> tuple[list[str], list[str]]:
+        """(allowed, disallowed) special tokens for the core. As in tiktoken, a string given in
+        ``disallowed_special`` that is not one of this vocabulary's special tokens is still
+        forbidden: finding it in any of ``texts`` is a ValueError."""
         # The default (every special token disallowed) from a cache: working it out takes
         # longer than encoding a short text.
         if allowed_special is _NO_SPECIALS and disallowed_special == "all":
             return self._default_policy
-        specials = self.special_tokens
+        specials = self._specials
         if allowed_special == "all":
             allowed = set(specials)
         elif isinstance(allowed_special, str):
@@ -237,6 +280,12 @@ class Tokenizer:
             raise TypeError('disallowed_special must be "all" or a set of special token strings')
         else:
             disallowed = set(disallowed_special)
+            for s in disallowed:
+                if not isinstance(s, str):
+                    raise TypeError(f"disallowed_special holds {s!r}, not a str")
+            others = [s for s in disallowed - set(specials) if s]
+            if others:
+                _forbid(others, texts)
         return sorted(allowed & set(specials)), sorted(disallowed & set(specials))
 
     def encode_ordinary(self, text: str) -> list[int]:
@@ -274,7 +323,7 @@ class Tokenizer:
         [257, 259]
         """
         text = _check_text(text, "encode")
-        allowed, disallowed = self._policy(allowed_special, disallowed_special)
+        allowed, disallowed = self._policy(allowed_special, disallowed_special, (text,))
         return _retry_on_surrogates(lambda t: self._core.encode(t, allowed, disallowed), text)
 
     def encode_bytes(self, data: bytes) -> list[int]:
@@ -292,7 +341,7 @@ class Tokenizer:
     ) -> int:
         """The number of tokens ``encode`` would return, without building the list."""
         text = _check_text(text, "count")
-        allowed, disallowed = self._policy(allowed_special, disallowed_special)
+        allowed, disallowed = self._policy(allowed_special, disallowed_special, (text,))
         return _retry_on_surrogates(lambda t: self._core.count(t, allowed, disallowed), text)
 
     def encode_to_numpy(
@@ -306,7 +355,7 @@ class Tokenizer:
         import numpy as np
 
         text = _check_text(text, "encode_to_numpy")
-        allowed, disallowed = self._policy(allowed_special, disallowed_special)
+        allowed, disallowed = self._policy(allowed_special, disallowed_special, (text,))
         width = 2 if self.n_vocab <= 1 << 16 else 4
         packed = _retry_on_surrogates(lambda t: self._core.encode_packed(t, allowed, disallowed, width), text)
         return np.frombuffer(packed, dtype="<u2" if width == 2 else "<u4")
@@ -326,7 +375,8 @@ class Tokenizer:
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TypeError(f"encode_batch(): item {i} is a {type(t).__name__}, not a str")
-        allowed, disallowed = self._policy(allowed_special, disallowed_special)
+        allowed, disallowed = self._policy(allowed_special, disallowed_special, texts)
+        threads = _check_threads(threads)
         try:
             return self._core.encode_batch(texts, allowed, disallowed, threads)
         except UnicodeEncodeError:
@@ -340,7 +390,14 @@ class Tokenizer:
 
     def decode_bytes(self, ids: Sequence[int]) -> bytes:
         """The bytes of the tokens; an id outside the vocabulary is a ValueError naming it."""
-        return self._core.decode_bytes(_check_ids(ids))
+        ids = _check_ids(ids)
+        try:
+            return self._core.decode_bytes(ids)
+        except OverflowError:  # an id past 64 bits, which the core cannot take
+            raise self._id_error(next(i for i in ids if not _I64_MIN <= i <= _I64_MAX)) from None
+
+    def _id_error(self, token: int) -> ValueError:
+        return ValueError(f"token id {token} is out of range: this vocabulary has ids 0..{self.n_vocab - 1}")
 
     def decode(self, ids: Sequence[int], errors: str = "replace") -> str:
         """The text of the tokens; bytes that are not valid UTF-8 become U+FFFD by default.
@@ -364,7 +421,10 @@ class Tokenizer:
         """The bytes of one token (ordinary or special)."""
         if isinstance(token, bool) or not hasattr(token, "__index__"):
             raise TypeError(f"a token id must be an int, not {type(token).__name__}")
-        return self._core.token_bytes(int(token))
+        token = int(token)
+        if not _I64_MIN <= token <= _I64_MAX:
+            raise self._id_error(token)
+        return self._core.token_bytes(token)
 
     def pieces(self, text: str) -> list[str]:
         """The pre-tokenizer's pieces of ``text`` (no merging)."""
@@ -390,18 +450,27 @@ class Tokenizer:
     ) -> list[tuple[Path, int]]:
         """Encode files into token shards for training: each file one document, followed by
         ``<|endoftext|>`` when the vocabulary has it. Returns (shard path, token count) pairs.
+        Files that look binary (a NUL byte in the first 8 KB) are skipped with a warning, as in
+        training. The shards appear only when the whole run has succeeded: a run that fails
+        leaves the folder's earlier shards as they were.
 
         Each ``shard_NNNNNN.bin`` holds little-endian ids (uint16 if the vocabulary fits, else
         uint32); ``shard_NNNNNN.json`` beside it gives dtype, count and this tokenizer's fingerprint.
         """
         paths = _paths(files)
+        if isinstance(shard_tokens, bool) or not isinstance(shard_tokens, int):
+            raise TypeError(f"shard_tokens must be an int, not {type(shard_tokens).__name__}")
+        if not 1 <= shard_tokens <= _I64_MAX:
+            raise ValueError(f"shard_tokens must be at least 1, not {shard_tokens}")
+        threads = _check_threads(threads)
         bar = _Progress(progress, "encode", "B", True)
         try:
-            written = self._core.write_shards(
-                paths, str(out_dir), int(shard_tokens), self.eot_token, self.fingerprint, strict, threads, bar
+            written, notes = self._core.write_shards(
+                paths, str(out_dir), shard_tokens, self.eot_token, self.fingerprint, strict, threads, bar
             )
         finally:
             bar.close()
+        _warn_notes(notes)
         return [(Path(p), n) for p, n in written]
 
     # --- Python protocol ----------------------------------------------------------------------

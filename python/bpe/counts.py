@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from . import _core
-from .core import ENDOFTEXT, PathLike, Tokenizer, TrainStats, _check_vocab_size, _paths, _Progress, _specials, _warn_notes
+from .core import (ENDOFTEXT, PathLike, Tokenizer, TrainStats, _check_threads, _check_vocab_size, _paths, _Progress,
+                   _specials, _warn_notes)
 
 
 class WordCounts:
@@ -95,7 +96,7 @@ def count_words(texts: Iterable[str], pattern: str = "gpt2", *, threads: int | N
         raise TypeError("texts must be an iterable of str (a list, a generator…), not a single string")
     bar = _Progress(progress, "count", "B", True)
     try:
-        counts = WordCounts(_core.count_texts(iter(texts), pattern, threads, bar))
+        counts = WordCounts(_core.count_texts(iter(texts), pattern, _check_threads(threads), bar))
     finally:
         bar.close()
     _warn_notes(counts._core.warnings)
@@ -113,7 +114,7 @@ def count_files(
     """Count the pieces of text files, streamed and counted in Rust on all threads."""
     bar = _Progress(progress, "count", "B", True)
     try:
-        counts = WordCounts(_core.count_files(_paths(files), pattern, threads, strict, bar))
+        counts = WordCounts(_core.count_files(_paths(files), pattern, _check_threads(threads), strict, bar))
     finally:
         bar.close()
     _warn_notes(counts._core.warnings)
@@ -144,7 +145,7 @@ def train_from_counts(
     n_bytes, replaced = counts.n_bytes, counts._core.replaced
     bar = _Progress(progress, "merge", "merges", False)
     try:
-        core, merges, tokens = _core.train_counts(counts._core, vocab_size, specials, threads, bar, _consume)
+        core, merges, tokens = _core.train_counts(counts._core, vocab_size, specials, _check_threads(threads), bar, _consume)
     finally:
         bar.close()
     tok = Tokenizer(core)

@@ -50,8 +50,9 @@ impl From<WordCounts> for std::borrow::Cow<'_, WordCounts> {
 }
 
 impl WordCounts {
-    /// The sum of two counts, still sorted.
-    pub fn merge(self, other: WordCounts) -> WordCounts {
+    /// The sum of two counts, still sorted. A word whose counts add up past `MAX_COUNT` is an
+    /// error naming it (a wrapped sum would silently train on the wrong counts).
+    pub fn merge(self, other: WordCounts) -> Result<WordCounts> {
         let mut words = Vec::with_capacity(self.words.len().max(other.words.len()));
         let (mut a, mut b) = (self.words.into_iter().peekable(), other.words.into_iter().peekable());
         loop {
@@ -61,7 +62,14 @@ impl WordCounts {
                     std::cmp::Ordering::Greater => b.next(),
                     std::cmp::Ordering::Equal => {
                         let (w, c) = a.next().unwrap();
-                        Some((w, c + b.next().unwrap().1))
+                        let sum = c.checked_add(b.next().unwrap().1).filter(|&s| s <= MAX_COUNT);
+                        let sum = sum.ok_or_else(|| {
+                            Error::Value(format!(
+                                "the counts of the word {} add up to more than {MAX_COUNT} (2^63 - 1), the most training takes",
+                                crate::formats::show_bytes(&w)
+                            ))
+                        })?;
+                        Some((w, sum))
                     }
                 },
                 (Some(_), None) => a.next(),
@@ -70,9 +78,16 @@ impl WordCounts {
             };
             words.push(next.unwrap());
         }
-        WordCounts { words, bytes: self.bytes + other.bytes, replaced: self.replaced + other.replaced }
+        Ok(WordCounts {
+            words,
+            bytes: self.bytes.saturating_add(other.bytes),
+            replaced: self.replaced.saturating_add(other.replaced),
+        })
     }
 }
+
+/// The largest count of one word that training takes (its counts are signed 64-bit).
+pub const MAX_COUNT: u64 = i64::MAX as u64;
 
 pub const COUNTS_MAGIC: &[u8] = b"bpe-counts";
 pub const COUNTS_VERSION: u32 = 1;
@@ -118,6 +133,9 @@ impl WordCounts {
             let count = u64::from_le_bytes(data.get(at + 4 + len..at + 12 + len).ok_or_else(truncated)?.try_into().unwrap());
             if word.is_empty() || count == 0 {
                 return Err(bad(format!("word {i} (byte offset {at}) is empty or has count 0")));
+            }
+            if count > MAX_COUNT {
+                return Err(bad(format!("word {i} (byte offset {at}) has count {count}, more than {MAX_COUNT} (2^63 - 1), the most training takes")));
             }
             if let Some((prev, _)) = words.last() {
                 if prev.as_slice() >= word {
@@ -436,8 +454,19 @@ mod tests {
     fn merging_counts_adds_them() {
         let a = WordCounts { words: vec![(b"a".to_vec(), 1), (b"c".to_vec(), 2)], bytes: 3, replaced: 1 };
         let b = WordCounts { words: vec![(b"b".to_vec(), 5), (b"c".to_vec(), 1)], bytes: 7, replaced: 2 };
-        let m = a.merge(b);
+        let m = a.merge(b).unwrap();
         assert_eq!(m.words, vec![(b"a".to_vec(), 1), (b"b".to_vec(), 5), (b"c".to_vec(), 3)]);
         assert_eq!((m.bytes, m.replaced), (10, 3));
+    }
+
+    #[test]
+    fn counts_past_what_training_takes_are_errors() {
+        let big = |c: u64| WordCounts { words: vec![(b"ab".to_vec(), c)], bytes: 2, replaced: 0 };
+        let err = big(1 << 62).merge(big(1 << 62)).unwrap_err().to_string();
+        assert!(err.contains("\"ab\"") && err.contains("2^63"), "{err}");
+        assert!(big(u64::MAX).merge(big(1)).is_err());
+        assert_eq!(big(1 << 62).merge(big((1 << 62) - 1)).unwrap().words[0].1, MAX_COUNT);
+        let err = WordCounts::from_file_bytes(&big(MAX_COUNT + 1).to_file_bytes("gpt2"), "x.counts").unwrap_err().to_string();
+        assert!(err.contains("x.counts") && err.contains("word 0"), "{err}");
     }
 }

@@ -16,6 +16,8 @@ pub enum Error {
     DisallowedSpecial(String),
     /// A file in one of our formats (or a foreign one) that is malformed: (path, line, reason).
     Format(String, usize, String),
+    /// Two tokens with the same bytes: the source, the two ids and the bytes (shown).
+    DuplicateToken { source: String, first: u32, second: u32, bytes: String },
     /// Invalid UTF-8 under the strict policy: (path, byte offset).
     Utf8(String, u64),
     /// The caller asked to stop (Ctrl-C).
@@ -29,6 +31,11 @@ impl fmt::Display for Error {
         match self {
             Error::Io(path, e) => write!(f, "{path}: {e}"),
             Error::Pattern(msg) | Error::Value(msg) => write!(f, "{msg}"),
+            // An id inside the range that no token has: a gap between ordinary and special ids
+            // (cl100k has none at 100256).
+            Error::TokenId(id, n) if *id >= 0 && (*id as u64) < *n as u64 => {
+                write!(f, "token id {id} is not used by this vocabulary: no token has it (its ids run 0..{}, with gaps)", n - 1)
+            }
             Error::TokenId(id, n) => {
                 write!(f, "token id {id} is out of range: this vocabulary has ids 0..{}", n - 1)
             }
@@ -44,6 +51,9 @@ impl fmt::Display for Error {
                 } else {
                     write!(f, "{path}: {msg}")
                 }
+            }
+            Error::DuplicateToken { source, first, second, bytes } => {
+                write!(f, "{source}: tokens {first} and {second} have the same bytes {bytes}")
             }
             Error::Utf8(path, offset) => {
                 write!(f, "{path}: invalid UTF-8 at byte offset {offset}")

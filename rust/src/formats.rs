@@ -92,6 +92,7 @@ pub fn from_bpe_text(text: &str, source: &str) -> Result<Tokenizer> {
     }
     let mut pattern: Option<String> = None;
     let mut specials = Vec::new();
+    let mut special_lines = Vec::new(); // the line of each special token, for errors
     let mut order = IDENTITY;
     let mut merges: Vec<(u32, u32)> = Vec::new();
     let mut expected_merges = None;
@@ -107,6 +108,7 @@ pub fn from_bpe_text(text: &str, source: &str) -> Result<Tokenizer> {
                 let id: u32 = id.parse().map_err(|_| bad(n, format!("special token id {id:?} is not a number")))?;
                 let name: String = serde_json::from_str(name).map_err(|e| bad(n, format!("special token is not a JSON string: {e}")))?;
                 specials.push((name, id));
+                special_lines.push(n);
             }
             "bytes" => {
                 let list: Vec<&str> = rest.split(' ').collect();
@@ -135,6 +137,7 @@ pub fn from_bpe_text(text: &str, source: &str) -> Result<Tokenizer> {
     merges.reserve(count.min(text.len() / 4));
     let mut lengths: Vec<u64> = order.iter().map(|_| 1).collect();
     let mut total_bytes = 256u64;
+    let mut merge_lines = Vec::with_capacity(merges.capacity()); // the line of each merge, for errors
     for (n, line) in lines {
         let body = line.split('\t').next().unwrap_or("");
         let mut it = body.split(' ');
@@ -155,13 +158,37 @@ pub fn from_bpe_text(text: &str, source: &str) -> Result<Tokenizer> {
         }
         lengths.push(length);
         merges.push((l, r));
+        merge_lines.push(n);
     }
     if merges.len() != count {
         return Err(bad(count_line, format!("promises {count} merges but the file holds {} (truncated?)", merges.len())));
     }
     let pattern = pattern.ok_or_else(|| bad(0, "no \"pattern\" line".into()))?;
     let pre = Pretokenizer::new(&pattern).map_err(|e| bad(0, e.to_string()))?;
-    let vocab = Vocab::from_merges(&order, &merges, specials, source)?;
+    // The special tokens' own faults, named by their lines (the vocabulary checks them too, but
+    // knows no lines).
+    let ordinary = 256 + merges.len();
+    for (i, ((name, id), &n)) in specials.iter().zip(&special_lines).enumerate() {
+        if name.is_empty() {
+            return Err(bad(n, "a special token cannot be the empty string".into()));
+        }
+        if (*id as usize) < ordinary {
+            return Err(bad(n, format!("the special token {name:?} has id {id}, which an ordinary token already uses (ids 0..{})", ordinary - 1)));
+        }
+        if let Some(j) = specials[..i].iter().position(|(m, _)| m == name) {
+            return Err(bad(n, format!("the special token {name:?} is given twice (first on line {})", special_lines[j])));
+        }
+        if let Some(j) = specials[..i].iter().position(|(_, k)| k == id) {
+            return Err(bad(n, format!("the special tokens {:?} (line {}) and {name:?} share the id {id}", specials[j].0, special_lines[j])));
+        }
+    }
+    let vocab = Vocab::from_merges(&order, &merges, specials, source).map_err(|e| match e {
+        // Two merges that spell the same bytes: name the later one's line.
+        Error::DuplicateToken { first, second, bytes, .. } if (256..ordinary).contains(&(second as usize)) => {
+            bad(merge_lines[second as usize - 256], format!("this merge makes token {second}, whose bytes {bytes} token {first} has already"))
+        }
+        e => e,
+    })?;
     Tokenizer::new(vocab, pre)
 }
 

@@ -574,7 +574,7 @@ impl CoreTokenizer {
     }
 
     /// Encode each file as one document followed by `eot`, writing shards of about
-    /// `shard_tokens` ids. Returns the shard paths and token counts.
+    /// `shard_tokens` ids. Returns the shard paths and token counts, and notes (files skipped).
     #[pyo3(signature = (paths, out_dir, shard_tokens, eot, fingerprint, strict=false, threads=None, callback=None))]
     #[allow(clippy::too_many_arguments)]
     fn write_shards(
@@ -588,7 +588,7 @@ impl CoreTokenizer {
         strict: bool,
         threads: Option<usize>,
         callback: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Vec<(String, u64)>> {
+    ) -> PyResult<(Vec<(String, u64)>, Vec<String>)> {
         let progress = Progress::default();
         let total: u64 = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
         progress.start(total);
@@ -650,7 +650,7 @@ impl CoreCounts {
             )));
         }
         let (a, b) = ((*self.inner).clone(), (*other.inner).clone());
-        let sum = py.allow_threads(|| a.merge(b));
+        let sum = py.allow_threads(|| a.merge(b)).map_err(to_py)?;
         Ok(CoreCounts { inner: Arc::new(sum), pattern: self.pattern.clone(), warnings: vec![] })
     }
 

@@ -2,7 +2,8 @@
 //! the end-of-text token, the stream cut into `shard_NNNNNN.bin` files of little-endian ids
 //! (uint16 when the vocabulary fits, else uint32), each with a `shard_NNNNNN.json` sidecar
 //! giving the format, dtype, count, vocabulary size, end-of-text id and tokenizer fingerprint.
-//! Every file is written atomically, so a reader never sees half a shard.
+//! Every file is written atomically, so a reader never sees half a shard, and the shards of a
+//! run appear only once the whole run has succeeded.
 
 use crate::counts::{decode_block, for_each_block_batch, Utf8Policy, BLOCK};
 use crate::encode::Tokenizer;
@@ -15,18 +16,40 @@ use std::path::{Path, PathBuf};
 pub const SHARD_FORMAT: &str = "bpe-shard";
 pub const SHARD_VERSION: u32 = 1;
 
-/// A small file (at most `BLOCK` bytes) whole, decoded by the UTF-8 policy as blocks are.
-fn read_document(path: &Path, policy: Utf8Policy, replaced: &std::sync::atomic::AtomicU64) -> Result<String> {
+/// Whether a file whose first bytes are `head` looks binary (a NUL byte in its first 8 KB), as
+/// training judges it: such a file is skipped, with a note saying so.
+fn looks_binary(head: &[u8], path: &Path, notes: &std::sync::Mutex<Vec<String>>) -> bool {
+    let binary = head[..head.len().min(8192)].contains(&0);
+    if binary {
+        let note = format!("{}: skipped: it looks binary (a NUL byte in its first 8 KB)", path.display());
+        notes.lock().unwrap_or_else(|e| e.into_inner()).push(note);
+    }
+    binary
+}
+
+/// A small file (at most `BLOCK` bytes) whole, decoded by the UTF-8 policy as blocks are; None
+/// for a file that looks binary.
+fn read_document(
+    path: &Path,
+    policy: Utf8Policy,
+    replaced: &std::sync::atomic::AtomicU64,
+    notes: &std::sync::Mutex<Vec<String>>,
+) -> Result<Option<String>> {
     if path.is_dir() {
         return Err(Error::Value(format!("{}: is a directory, not a file", path.display())));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    Ok(decode_block(&bytes, path, 0, policy, replaced)?.into_owned())
+    if looks_binary(&bytes, path, notes) {
+        return Ok(None);
+    }
+    Ok(Some(decode_block(&bytes, path, 0, policy, replaced)?.into_owned()))
 }
 
-/// Writes ids as they come into the current shard's temporary file, and renames it to its final
-/// name once it holds `shard_tokens` ids (or at the end), its sidecar written beside it: memory
-/// stays a write buffer whatever the shard size, and no reader sees half a shard.
+/// Writes ids as they come into the current shard's temporary file; a full shard's file is
+/// closed and kept under its temporary name, and only when the whole run has succeeded are all
+/// of them renamed to their final names, each with its sidecar (`finish`). Memory stays a write
+/// buffer whatever the shard size; no reader sees half a shard; and a run that fails (a bad
+/// file, Ctrl-C) leaves the shards of an earlier run as they were, not partly replaced.
 struct ShardWriter<'a> {
     dir: &'a Path,
     shard_tokens: usize,
@@ -34,21 +57,23 @@ struct ShardWriter<'a> {
     n_vocab: usize,
     eot: Option<u32>,
     fingerprint: &'a str,
-    written: Vec<(String, u64)>,
+    /// Full shards: their temporary paths and id counts, in order.
+    full: Vec<(PathBuf, usize)>,
     /// The shard being filled: its temporary path, the open file and the ids in it so far.
     current: Option<(PathBuf, std::io::BufWriter<std::fs::File>, usize)>,
 }
 
 impl ShardWriter<'_> {
-    fn stem(&self) -> String {
-        format!("shard_{:06}", self.written.len())
+    fn stem(i: usize) -> String {
+        format!("shard_{i:06}")
     }
 
     /// Add ids in order; every `shard_tokens` of them make a shard.
     fn push(&mut self, mut ids: &[u32]) -> Result<()> {
         while !ids.is_empty() {
             if self.current.is_none() {
-                let tmp = self.dir.join(format!(".{}.bin.tmp{}", self.stem(), std::process::id()));
+                let name = format!(".{}.bin.tmp{}", Self::stem(self.full.len()), std::process::id());
+                let tmp = self.dir.join(name);
                 let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
                 self.current = Some((tmp, std::io::BufWriter::with_capacity(1 << 20, file), 0));
             }
@@ -72,44 +97,65 @@ impl ShardWriter<'_> {
         Ok(())
     }
 
-    /// Finish the current shard: sync it, give it its final name, write its sidecar. With none
-    /// open, write an empty one (so an empty input still gives a readable shard).
+    /// Close the shard being filled (synced to disk, still under its temporary name); with none
+    /// open, make an empty one (so an empty input still gives a readable shard).
     fn close(&mut self) -> Result<()> {
-        let stem = self.stem();
-        let bin = self.dir.join(format!("{stem}.bin"));
-        let count = match self.current.take() {
+        let (tmp, count) = match self.current.take() {
             Some((tmp, out, count)) => {
                 let done = out.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all());
-                if let Err(e) = done.and_then(|_| std::fs::rename(&tmp, &bin)) {
+                if let Err(e) = done {
                     let _ = std::fs::remove_file(&tmp);
-                    return Err(Error::io(&bin, e));
+                    return Err(Error::io(&tmp, e));
                 }
-                count
+                (tmp, count)
             }
             None => {
-                write_atomic(&bin, &[])?;
-                0
+                let tmp = self.dir.join(format!(".{}.bin.tmp{}", Self::stem(self.full.len()), std::process::id()));
+                std::fs::File::create(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+                (tmp, 0)
             }
         };
-        let meta = serde_json::json!({
-            "format": SHARD_FORMAT,
-            "version": SHARD_VERSION,
-            "dtype": if self.width == 2 { "uint16" } else { "uint32" },
-            "count": count,
-            "n_vocab": self.n_vocab,
-            "eot_token": self.eot,
-            "tokenizer_fingerprint": self.fingerprint,
-        });
-        write_atomic(&self.dir.join(format!("{stem}.json")), format!("{meta:#}\n").as_bytes())?;
-        self.written.push((bin.display().to_string(), count as u64));
+        self.full.push((tmp, count));
         Ok(())
+    }
+
+    /// The run succeeded: give every shard its final name and write its sidecar. Returns the
+    /// shard paths and id counts.
+    fn finish(&mut self) -> Result<Vec<(String, u64)>> {
+        if self.current.is_some() || self.full.is_empty() {
+            self.close()?;
+        }
+        let mut written = Vec::with_capacity(self.full.len());
+        for (i, (tmp, count)) in std::mem::take(&mut self.full).into_iter().enumerate() {
+            let stem = Self::stem(i);
+            let bin = self.dir.join(format!("{stem}.bin"));
+            if let Err(e) = std::fs::rename(&tmp, &bin) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(Error::io(&bin, e));
+            }
+            let meta = serde_json::json!({
+                "format": SHARD_FORMAT,
+                "version": SHARD_VERSION,
+                "dtype": if self.width == 2 { "uint16" } else { "uint32" },
+                "count": count,
+                "n_vocab": self.n_vocab,
+                "eot_token": self.eot,
+                "tokenizer_fingerprint": self.fingerprint,
+            });
+            write_atomic(&self.dir.join(format!("{stem}.json")), format!("{meta:#}\n").as_bytes())?;
+            written.push((bin.display().to_string(), count as u64));
+        }
+        Ok(written)
     }
 }
 
 impl Drop for ShardWriter<'_> {
-    /// On an error or Ctrl-C, the half-filled shard's temporary file goes; finished shards stay.
+    /// On an error or Ctrl-C, the temporary files go; the folder's earlier shards stay.
     fn drop(&mut self) {
         if let Some((tmp, _, _)) = self.current.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+        for (tmp, _) in self.full.drain(..) {
             let _ = std::fs::remove_file(tmp);
         }
     }
@@ -125,25 +171,38 @@ pub fn write_shards(
     fingerprint: &str,
     policy: Utf8Policy,
     progress: &Progress,
-) -> Result<Vec<(String, u64)>> {
+) -> Result<(Vec<(String, u64)>, Vec<String>)> {
     if shard_tokens == 0 {
         return Err(Error::Value("shard_tokens must be at least 1".into()));
+    }
+    // Every input is looked at before the output folder is made: a missing one leaves nothing
+    // behind (an empty folder, or old shards half replaced).
+    for path in paths {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => return Err(Error::Value(format!("{}: is a directory, not a file", path.display()))),
+            Ok(_) => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
     }
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let n_vocab = tok.n_vocab();
     let width = if n_vocab <= 1 << 16 { 2 } else { 4 };
     let mut writer =
-        ShardWriter { dir: out_dir, shard_tokens, width, n_vocab, eot, fingerprint, written: Vec::new(), current: None };
+        ShardWriter { dir: out_dir, shard_tokens, width, n_vocab, eot, fingerprint, full: Vec::new(), current: None };
     // Small files are encoded several at a time, whole; a large one is streamed in blocks cut at
     // safe points (so memory stays a few blocks, whatever the file's size or its lack of
     // newlines), each batch of blocks encoded in parallel.
     let batch = rayon::current_num_threads().max(1) * 4;
     let replaced = std::sync::atomic::AtomicU64::new(0); // reported by `bpe count`, not here
+    let notes = std::sync::Mutex::new(Vec::new());
     let encode_small = |small: &mut Vec<&PathBuf>, writer: &mut ShardWriter| -> Result<()> {
         let docs: Vec<Vec<u32>> = small
             .par_iter()
             .map(|p| {
-                let text = read_document(p, policy, &replaced)?;
+                let Some(text) = read_document(p, policy, &replaced, &notes)? else {
+                    progress.add(std::fs::metadata(p).map_or(0, |m| m.len()));
+                    return Ok(Vec::new()); // skipped: no document, no end-of-text
+                };
                 let mut ids = tok.encode_ordinary_in(&text, progress)?; // adds the bytes done
                 ids.extend(eot);
                 Ok(ids)
@@ -166,9 +225,16 @@ pub fn write_shards(
             continue;
         }
         encode_small(&mut small, &mut writer)?; // the files before it come first
+        let mut first = true;
+        let mut skipped = false;
         for_each_block_batch(path, &tok.pre, |blocks| {
             if progress.cancelled() {
                 return Err(Error::Interrupted);
+            }
+            if std::mem::take(&mut first) && blocks.first().is_some_and(|(_, b)| looks_binary(b, path, &notes)) {
+                progress.add(std::fs::metadata(path).map_or(0, |m| m.len()));
+                skipped = true;
+                return Ok(false);
             }
             let parts: Vec<Vec<u32>> = blocks
                 .par_iter()
@@ -180,14 +246,14 @@ pub fn write_shards(
             parts.iter().try_for_each(|ids| writer.push(ids))?;
             Ok(true)
         })?;
-        writer.push(eot.as_slice())?;
+        if !skipped {
+            writer.push(eot.as_slice())?;
+        }
     }
     encode_small(&mut small, &mut writer)?;
-    if writer.current.is_some() || writer.written.is_empty() {
-        writer.close()?;
-    }
+    let written = writer.finish()?;
     // Shards left from an earlier, longer run in the same folder would be read as part of this one.
-    let mut stale = writer.written.len();
+    let mut stale = written.len();
     loop {
         let stem = out_dir.join(format!("shard_{stale:06}"));
         let (bin, json) = (stem.with_extension("bin"), stem.with_extension("json"));
@@ -198,5 +264,5 @@ pub fn write_shards(
         let _ = std::fs::remove_file(json);
         stale += 1;
     }
-    Ok(std::mem::take(&mut writer.written))
+    Ok((written, notes.into_inner().unwrap_or_else(|e| e.into_inner())))
 }

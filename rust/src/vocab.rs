@@ -78,11 +78,12 @@ impl Vocab {
                 return Err(Error::Format(source.into(), 0, format!("token {id} is empty")));
             }
             if let Some(first) = first_id.insert(bytes, id as u32) {
-                return Err(Error::Format(
-                    source.into(),
-                    0,
-                    format!("tokens {first} and {id} have the same bytes {}", crate::formats::show_bytes(bytes)),
-                ));
+                return Err(Error::DuplicateToken {
+                    source: source.into(),
+                    first,
+                    second: id as u32,
+                    bytes: crate::formats::show_bytes(bytes),
+                });
             }
         }
         let mut byte_ids = [0u32; 256];
