@@ -15,6 +15,7 @@ import pytest
 
 import bpe
 from bpe import formats
+from jsonpath import setter
 
 TEXT = "hello world, the cat sat on the mat<|endoftext|>  Hello THERE 12345 éé xabc abcd!"
 
@@ -79,14 +80,7 @@ def test_export_errors_name_the_path_asked_for(tmp_path, tok, format):
 
 def _set(*path_and_value):
     *keys, value = path_and_value
-
-    def edit(data):
-        node = data
-        for key in keys[:-1]:
-            node = node[key]
-        node[keys[-1]] = value
-
-    return edit
+    return setter(keys, value)
 
 
 def _eot(data):

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import bpe
 from bpe import formats
+from jsonpath import setter
 
 CLEAN = (ValueError, OSError)  # UnicodeDecodeError and json.JSONDecodeError are ValueErrors
 
@@ -137,15 +138,7 @@ def test_load_any_bytes(tmp_path_factory, head, body):
 # --- what the fuzzing above found, minimized -------------------------------------------------
 
 
-def _set(path, value):
-    def edit(hf):
-        node = hf
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
-        return hf
-
-    return edit
+_set = setter
 
 
 @pytest.mark.parametrize(
