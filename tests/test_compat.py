@@ -141,6 +141,32 @@ def test_disallowed_strings_that_are_not_special_tokens_are_refused_as_in_tiktok
     check(name, text, disallowed_special={"<|bar|>"})
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_the_rest_of_tiktokens_api_agrees(name):
+    tok, enc = ours(name), theirs(name)
+    assert tok.max_token_value == enc.max_token_value
+    text = "héllo wörld 中文字 ﬁ <|endoftext|> 👍🏽 \x00 ok"
+    ids = enc.encode(text, disallowed_special=()) + [enc.eot_token]
+    assert tok.decode_tokens_bytes(ids) == enc.decode_tokens_bytes(ids)
+    assert tok.decode_with_offsets(ids) == enc.decode_with_offsets(ids)
+    assert tok.decode_bytes_batch([ids, ids[:3]]) == enc.decode_bytes_batch([ids, ids[:3]])
+    for t in ids:
+        b = enc.decode_single_token_bytes(t)
+        assert tok.decode_single_token_bytes(t) == b
+        assert tok.encode_single_token(b) == enc.encode_single_token(b) == t
+        assert tok.is_special_token(t) == enc.is_special_token(t)
+    assert tok.encode_single_token("<|endoftext|>") == enc.encode_single_token("<|endoftext|>")
+    assert tok.encode_single_token(" hello") == enc.encode_single_token(" hello")
+    for missing in ("no such token here", b"\xff\xfe\xfd\xfc"):
+        with pytest.raises(KeyError):
+            enc.encode_single_token(missing)
+        with pytest.raises(KeyError):
+            tok.encode_single_token(missing)
+    assert tok.token_byte_values() == enc.token_byte_values()
+    texts = ["a b", "c", "中文"]
+    assert tok.encode_batch(texts, num_threads=2) == tok.encode_ordinary_batch(texts, num_threads=1) == enc.encode_batch(texts, num_threads=2)
+
+
 def test_an_unused_id_inside_the_range_is_named_as_such():
     tok = ours("cl100k_base")  # ordinary ids end at 100255; the first special is 100257
     with pytest.raises(ValueError, match="token id 100256 is not used by this vocabulary"):

@@ -237,6 +237,11 @@ class Tokenizer:
         return set(self._specials)
 
     @property
+    def max_token_value(self) -> int:
+        """The largest token id, ordinary or special (``n_vocab - 1``)."""
+        return self.n_vocab - 1
+
+    @property
     def eot_token(self) -> int | None:
         """The id of ``<|endoftext|>``, or None if this vocabulary has none."""
         return self._specials.get(ENDOFTEXT)
@@ -367,8 +372,14 @@ class Tokenizer:
         allowed_special: SpecialSet = _NO_SPECIALS,
         disallowed_special: SpecialSet = "all",
         threads: int | None = None,
+        num_threads: int | None = None,
     ) -> list[list[int]]:
-        """Encode many texts in parallel, without the GIL. ``threads`` defaults to all cores."""
+        """Encode many texts in parallel, without the GIL. ``threads`` defaults to all cores
+        (``num_threads``, tiktoken's name for it, is taken too)."""
+        if num_threads is not None:
+            if threads is not None and threads != num_threads:
+                raise ValueError(f"threads={threads} and num_threads={num_threads} disagree; give one")
+            threads = num_threads
         if isinstance(texts, str):
             raise TypeError("encode_batch() takes a list of str; for one text use encode()")
         texts = list(texts)
@@ -382,9 +393,11 @@ class Tokenizer:
         except UnicodeEncodeError:
             return self._core.encode_batch([_without_surrogates(t) for t in texts], allowed, disallowed, threads)
 
-    def encode_ordinary_batch(self, texts: Sequence[str], *, threads: int | None = None) -> list[list[int]]:
+    def encode_ordinary_batch(
+        self, texts: Sequence[str], *, threads: int | None = None, num_threads: int | None = None
+    ) -> list[list[int]]:
         """``encode_ordinary`` over many texts in parallel."""
-        return self.encode_batch(texts, disallowed_special=(), threads=threads)
+        return self.encode_batch(texts, disallowed_special=(), threads=threads, num_threads=num_threads)
 
     # --- decoding -----------------------------------------------------------------------------
 
@@ -416,6 +429,69 @@ class Tokenizer:
 
     def decode_batch(self, batch: Sequence[Sequence[int]], errors: str = "replace") -> list[str]:
         return [self.decode(ids, errors) for ids in batch]
+
+    def decode_bytes_batch(self, batch: Sequence[Sequence[int]]) -> list[bytes]:
+        return [self.decode_bytes(ids) for ids in batch]
+
+    def decode_tokens_bytes(self, tokens: Sequence[int]) -> list[bytes]:
+        """The bytes of each token, one item per id."""
+        return [self.token_bytes(t) for t in _check_ids(tokens)]
+
+    def decode_with_offsets(self, tokens: Sequence[int]) -> tuple[str, list[int]]:
+        """The text of the tokens, and for each token the index (in characters) of the character
+        its first byte belongs to. A token that begins inside a character (its first byte a UTF-8
+        continuation byte) is given that character's index, as tiktoken gives it.
+
+        >>> import bpe
+
+        >>> tok = bpe.train_from_iterator(["aaabdaaabac"], vocab_size=260, progress=False)
+        >>> tok.decode_with_offsets([258, 99])
+        ('aaabc', [0, 4])
+        """
+        tokens = _check_ids(tokens)
+        offsets, chars = [], 0
+        for piece in self.decode_tokens_bytes(tokens):
+            starts_inside = bool(piece) and 0x80 <= piece[0] < 0xC0
+            offsets.append(max(0, chars - starts_inside))
+            chars += sum(1 for b in piece if not 0x80 <= b < 0xC0)  # bytes that start a character
+        # Offsets count characters, so the text must be whole UTF-8 (as in tiktoken).
+        return self.decode(tokens, errors="strict"), offsets
+
+    def decode_single_token_bytes(self, token: int) -> bytes:
+        """The bytes of one token (as ``token_bytes``; tiktoken's name)."""
+        return self.token_bytes(token)
+
+    def encode_single_token(self, text_or_bytes: str | bytes) -> int:
+        """The id of the one token whose text (a special token's, or an ordinary token's UTF-8) or
+        bytes this is; KeyError if no token has them, as in tiktoken."""
+        if isinstance(text_or_bytes, str):
+            data = text_or_bytes.encode("utf-8")
+        elif isinstance(text_or_bytes, (bytes, bytearray, memoryview)):
+            data = bytes(text_or_bytes)
+        else:
+            raise TypeError(f"encode_single_token() takes a str or bytes, not {type(text_or_bytes).__name__}")
+        token = self._core.token_id(data)
+        if token is None:
+            token = self._special_ids_by_bytes.get(data)
+        if token is None:
+            raise KeyError(text_or_bytes)
+        return token
+
+    @functools.cached_property
+    def _special_ids_by_bytes(self) -> dict[bytes, int]:
+        return {text.encode("utf-8"): id for text, id in self._specials.items()}
+
+    def is_special_token(self, token: int) -> bool:
+        """Whether ``token`` is the id of a special token."""
+        return token in self._special_ids
+
+    @functools.cached_property
+    def _special_ids(self) -> frozenset[int]:
+        return frozenset(self._specials.values())
+
+    def token_byte_values(self) -> list[bytes]:
+        """The bytes of every ordinary token, sorted (as tiktoken lists them)."""
+        return sorted(self._core.ranked_tokens())
 
     def token_bytes(self, token: int) -> bytes:
         """The bytes of one token (ordinary or special)."""

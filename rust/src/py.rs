@@ -563,6 +563,11 @@ impl CoreTokenizer {
         Ok(PyBytes::new(py, &bytes))
     }
 
+    /// The id of the ordinary token whose bytes are `bytes`, or None.
+    fn token_id(&self, bytes: &[u8]) -> Option<u32> {
+        self.inner.vocab.token_id(bytes)
+    }
+
     fn token_bytes<'py>(&self, py: Python<'py>, id: i64) -> PyResult<Bound<'py, PyBytes>> {
         let bytes = self.inner.vocab.token_bytes(id).map_err(to_py)?;
         Ok(PyBytes::new(py, bytes))

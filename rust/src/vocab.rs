@@ -303,8 +303,7 @@ impl Vocab {
     }
 
     /// The id of the ordinary token with these bytes, if any.
-    #[cfg(test)]
-    pub(crate) fn token_id(&self, bytes: &[u8]) -> Option<u32> {
+    pub fn token_id(&self, bytes: &[u8]) -> Option<u32> {
         self.ids.get(bytes)
     }
 
