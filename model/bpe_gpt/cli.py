@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 
 import numpy as np
@@ -62,6 +63,22 @@ def main(argv: list[str] | None = None) -> int:
 
     args = vars(parser.parse_args(argv))
     command = args.pop("command")
+    try:
+        return _run(command, args)
+    except KeyboardInterrupt:
+        print("bpe-gpt: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
+        # Bad input (a missing file, a setting out of range, shards of another tokenizer) in one line.
+        msg = str(e) if not isinstance(e, OSError) or e.filename is None else f"{e.filename}: {e.strerror}"
+        print(f"bpe-gpt: error: {msg}", file=sys.stderr)
+        return 1
+
+
+def _run(command: str, args: dict) -> int:
+    from .pipeline import PipelineConfig
+    from .train import TrainConfig
+
     if command == "train":
         from .train import train
 
@@ -86,11 +103,13 @@ def _load(checkpoint: str, tokenizer: str | None, device: str):
     model, ckpt = load_model(checkpoint, pick_device(device))
     path = tokenizer or ckpt["tokenizer"]["path"]
     if not path:
-        sys.exit("bpe-gpt: the checkpoint names no tokenizer; give --tokenizer")
+        raise ValueError(f"{checkpoint}: the checkpoint names no tokenizer; give --tokenizer")
+    if not tokenizer and not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: the tokenizer the checkpoint names is not there; give --tokenizer")
     tok = bpe.load(path)
     if tok.fingerprint != ckpt["tokenizer"]["fingerprint"]:
-        sys.exit(f"bpe-gpt: {path} is not the tokenizer this model was trained with "
-                 f"(fingerprint {tok.fingerprint[:12]}..., expected {ckpt['tokenizer']['fingerprint'][:12]}...)")
+        raise ValueError(f"{path} is not the tokenizer this model was trained with "
+                         f"(fingerprint {tok.fingerprint[:12]}..., expected {ckpt['tokenizer']['fingerprint'][:12]}...)")
     return model, ckpt, tok
 
 
@@ -112,9 +131,14 @@ def _eval(checkpoint, data, tokenizer, val_fraction, batch_size, device) -> int:
     from .data import TokenStream
     from .evaluate import compressor_bpb, evaluate, heldout_bytes, token_bytes_table
 
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, not {batch_size}")
     model, ckpt, tok = _load(checkpoint, tokenizer, device)
     stream = TokenStream(data or ckpt["train_config"]["data"], fingerprint=tok.fingerprint)
-    start = stream.split(val_fraction or ckpt["train_config"]["val_fraction"])
+    # The run's own validation split, unless asked for another.
+    start = ckpt["train_config"].get("val_start") if val_fraction is None and not data else None
+    if start is None:
+        start = stream.split(val_fraction or ckpt["train_config"]["val_fraction"])
     table = token_bytes_table(tok)
     val = evaluate(model, stream, start, len(stream), np.array([len(b) for b in table]), batch_size)
     result = {"val_loss": val["loss"], "tokens": val["tokens"], "bytes": val["bytes"],

@@ -37,12 +37,17 @@ def read_sidecar(bin_path: pathlib.Path) -> dict:
         meta = json.loads(meta_path.read_text())
     except FileNotFoundError:
         raise ShardError(f"{meta_path}: missing sidecar for {bin_path.name}") from None
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ShardError(f"{meta_path}: not JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise ShardError(f"{meta_path}: not a {SHARD_FORMAT} sidecar (a JSON {type(meta).__name__}, not an object)")
     if meta.get("format") != SHARD_FORMAT or meta.get("version") != 1:
         raise ShardError(f"{meta_path}: not a {SHARD_FORMAT} version 1 sidecar")
     if meta.get("dtype") not in DTYPES:
         raise ShardError(f"{meta_path}: dtype {meta.get('dtype')!r} is not one of {', '.join(DTYPES)}")
+    count = meta.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ShardError(f"{meta_path}: count {count!r} is not a number of tokens")
     size = bin_path.stat().st_size
     if size != meta["count"] * DTYPES[meta["dtype"]].itemsize:
         raise ShardError(f"{bin_path}: {size} bytes, but the sidecar says {meta['count']} {meta['dtype']} tokens")
@@ -63,6 +68,14 @@ class TokenStream:
         paths = sorted(self.directory.glob("shard_*.bin"))
         if not paths:
             raise ShardError(f"{self.directory}: no shard_*.bin files")
+        # The shards are numbered from 0 without gaps: a missing one would silently join the
+        # text on either side of it.
+        sidecars = sorted(self.directory.glob("shard_*.json"))
+        for i, name in enumerate(sorted({p.stem for p in paths} | {p.stem for p in sidecars})):
+            if name != f"shard_{i:06d}":
+                raise ShardError(f"{self.directory}: shard_{i:06d}.bin is missing (the shards go up to {name})")
+            if not (self.directory / f"{name}.bin").exists():
+                raise ShardError(f"{self.directory}: {name}.bin is missing (its sidecar is there)")
         metas = [read_sidecar(p) for p in paths]
         first = metas[0]
         for path, meta in zip(paths, metas):

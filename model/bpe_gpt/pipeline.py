@@ -8,9 +8,10 @@ Ctrl-C during training ends it early (a checkpoint is saved) and the report foll
 The default corpus is every `*.py` file of this Python's standard library
 (`sysconfig.get_paths()["stdlib"]`), without site-packages and without the test
 suites (`test/`, `tests/`, `idle_test/`): about 12 MB of code written by many
-people. Files are shuffled with a fixed seed, so the held-out tail (the last
-`val_fraction` of the tokens) is a random sample of whole files; the tokenizer
-is trained only on the files before that tail.
+people. Files are shuffled with a fixed seed; the files in the last
+`val_fraction` of the bytes are held out (a random sample of whole files): the
+tokenizer is trained only on the files before them, and validation is exactly
+their tokens.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pathlib
 import random
 import shutil
 import sysconfig
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -152,7 +154,16 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     t0 = time.perf_counter()
     shard_dir = out / "shards"
     shutil.rmtree(shard_dir, ignore_errors=True)  # no stale shards of an earlier run
-    tok.write_shards([str(f) for f in files], str(shard_dir), progress=cfg.progress)
+    written = tok.write_shards([str(f) for f in files], str(shard_dir), progress=cfg.progress)
+    # Validation is exactly the tokens of the files the tokenizer did not see: counted by encoding
+    # them again the same way (a cut by tokens alone could reach back into its files when the
+    # last files encode more compactly than the rest).
+    held_out = files[len(tok_files):]
+    with tempfile.TemporaryDirectory() as tmp:
+        tail = sum(n for _, n in tok.write_shards([str(f) for f in held_out], tmp, progress=False)) if held_out else 0
+    val_start = sum(n for _, n in written) - tail
+    if tail < 2:
+        raise ValueError(f"the held-out files hold {tail} tokens; give more text or a larger val_fraction")
     stage("shards", t0)
 
     t0 = time.perf_counter()
@@ -170,7 +181,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     result = train(TrainConfig(
         data=str(shard_dir), out_dir=str(out), tokenizer=str(tok_path), preset=preset,
         batch_size=batch_size, max_steps=cfg.max_steps, time_budget=train_seconds, lr=cfg.lr,
-        warmup_steps=cfg.warmup_steps, val_fraction=cfg.val_fraction, eval_interval=10**9,
+        warmup_steps=cfg.warmup_steps, val_fraction=cfg.val_fraction, val_start=val_start, eval_interval=10**9,
         log_interval=50, seed=cfg.seed, device=cfg.device, compile=cfg.compile, progress=cfg.progress,
     ), tokenizer=tok)
     stage(f"model ({result['step']} steps)", t0)
@@ -187,7 +198,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
 
     t0 = time.perf_counter()
     model = result["model"]
-    prompts = ["<|endoftext|>", "def ", "class "][: cfg.samples]
+    prompts = [("<|endoftext|>", "def ", "class ")[i % 3] for i in range(cfg.samples)]  # seeds differ
     samples = []
     for i, text in enumerate(prompts):
         ids = tok.encode(text, allowed_special="all")
@@ -197,7 +208,8 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     stage("samples", t0)
 
     report = {
-        "corpus_files": len(files), "corpus_bytes": total, "vocab_size": tok.n_vocab,
+        "corpus_files": len(files), "corpus_bytes": total, "heldout_files": [str(f) for f in held_out],
+        "val_start": val_start, "vocab_size": tok.n_vocab,
         "params": model.num_params(), "train_seconds": train_seconds, "steps": result["step"], "tokens_seen": result["step"] * batch_size
         * model.config.block_size, "val_loss": val["loss"], "val_tokens": val["tokens"],
         "heldout_bytes": val["bytes"], "bpb": {"model": val["bpb"], **compressors},

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import torch
 
 from .model import GPT
@@ -56,9 +58,18 @@ def generate(model: GPT, prompt: list[int], max_new_tokens: int, num_samples: in
     """
     if not prompt:
         raise ValueError("the prompt is empty; start it with the end-of-text token to sample from nothing")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be at least 1, not {num_samples}")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must not be negative, not {max_new_tokens}")
+    if not temperature >= 0:  # (NaN too)
+        raise ValueError(f"temperature must be 0 (greedy) or more, not {temperature}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], not {top_p}")
     device = model.wte.weight.device
     gen = torch.Generator(device=device)
-    gen.manual_seed(seed if seed is not None else torch.seed())
+    # Without a seed, one from the OS: torch.seed() would reseed torch's global generator too.
+    gen.manual_seed(seed if seed is not None else secrets.randbits(63))
     was_training, threads = model.training, torch.get_num_threads()
     model.eval()
     if device.type == "cpu":

@@ -42,7 +42,7 @@ class TrainConfig:
     out_dir: str = "runs/train"  # checkpoint, loss curve
     tokenizer: str | None = None  # tokenizer file: checks the shards' fingerprint, gives bits per byte
     # Model: a preset of GPTConfig, and any of its fields to override.
-    preset: str = "cpu"
+    preset: str | None = None  # default "cpu"; on resume, the checkpoint's
     n_layer: int | None = None
     n_head: int | None = None
     n_embd: int | None = None
@@ -67,6 +67,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     # Evaluation and bookkeeping.
     val_fraction: float = 0.05  # the last 5% of the tokens are held out
+    val_start: int | None = None  # or: validation starts at this token (the pipeline's held-out files)
     eval_interval: int = 200
     eval_tokens: int = 32768  # a quick estimate during training
     final_eval: bool = True  # evaluate on the whole validation split at the end
@@ -78,10 +79,30 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True
 
+    def check(self) -> None:
+        """A ValueError naming the first setting out of range."""
+        at_least_1 = ("batch_size", "max_steps", "eval_interval", "eval_tokens", "log_interval", "ckpt_interval")
+        for name in at_least_1:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("n_layer", "n_head", "n_embd", "block_size", "total_batch_tokens", "decay_steps"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must not be negative, not {self.warmup_steps}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise ValueError(f"time_budget must be a positive number of seconds, not {self.time_budget}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, not {self.lr}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1), not {self.val_fraction}")
+
     def model_config(self, n_vocab: int) -> GPTConfig:
         names = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
         overrides = {k: getattr(self, k) for k in names if getattr(self, k) is not None}
-        return GPTConfig.preset(self.preset, vocab_size=n_vocab, **overrides)
+        return GPTConfig.preset(self.preset or "cpu", vocab_size=n_vocab, **overrides)
 
 
 def configure_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
@@ -152,7 +173,19 @@ def save_checkpoint(path: pathlib.Path, state: dict) -> None:
 
 
 def load_checkpoint(path: str | pathlib.Path, device: str | torch.device = "cpu") -> dict:
-    return torch.load(path, map_location=device, weights_only=True)
+    """A checkpoint written by `train`; a missing file is a FileNotFoundError and anything else
+    that is not one (truncated, another format) a ValueError naming the file."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # torch raises RuntimeError, UnpicklingError, OSError... for a bad file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path}: not a readable bpe-gpt checkpoint ({first})") from None
+    if not isinstance(ckpt, dict) or not {"model", "model_config", "tokenizer"} <= set(ckpt):
+        raise ValueError(f"{path}: not a bpe-gpt checkpoint (it lacks the model, its config or its tokenizer)")
+    return ckpt
 
 
 def load_model(path: str | pathlib.Path, device: str | torch.device = "cpu") -> tuple[GPT, dict]:
@@ -203,6 +236,24 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
+def _check_resume(cfg: TrainConfig, ckpt: dict, stream: TokenStream, path: pathlib.Path) -> None:
+    """Refuse to continue a run on shards of another tokenizer, or with a model setting that the
+    checkpoint's model cannot take (it keeps its own)."""
+    was = ckpt["tokenizer"]["fingerprint"]
+    if was != stream.fingerprint:
+        raise ValueError(f"{path}: the run was trained on shards of tokenizer {was[:12]}..., but {cfg.data} "
+                         f"holds shards of tokenizer {stream.fingerprint[:12]}...; resume on the run's own data")
+    for name in ("n_layer", "n_head", "n_embd", "block_size", "dropout"):
+        given, kept = getattr(cfg, name), ckpt["model_config"].get(name)
+        if given is not None and given != kept:
+            raise ValueError(f"{path}: the checkpoint's model has {name}={kept}; --{name.replace('_', '-')} "
+                             f"{given} cannot change it when resuming")
+    preset = ckpt.get("train_config", {}).get("preset") or "cpu"
+    if cfg.preset is not None and cfg.preset != preset:
+        raise ValueError(f"{path}: the run was trained with preset {preset!r}; --preset {cfg.preset} cannot "
+                         "change it when resuming (leave it out)")
+
+
 def train(cfg: TrainConfig, tokenizer=None) -> dict:
     """Train as `cfg` says; returns the history, the final validation result and the checkpoint path.
 
@@ -220,6 +271,7 @@ def train(cfg: TrainConfig, tokenizer=None) -> dict:
 
 
 def _train(cfg: TrainConfig, tok, ctx: Dist, device: torch.device) -> dict:
+    cfg.check()
     if tok is None and cfg.tokenizer:
         import bpe
 
@@ -228,15 +280,25 @@ def _train(cfg: TrainConfig, tok, ctx: Dist, device: torch.device) -> dict:
     byte_lengths = np.array([len(b) for b in token_bytes_table(tok)]) if tok is not None else None
     out_dir = pathlib.Path(cfg.out_dir)
     ckpt_path = out_dir / CHECKPOINT
+    if cfg.resume and not ckpt_path.exists():
+        raise FileNotFoundError(f"{ckpt_path}: no checkpoint to resume (is --out-dir the run's folder?)")
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
 
-    ckpt = load_checkpoint(ckpt_path) if cfg.resume and ckpt_path.exists() else None
+    ckpt = load_checkpoint(ckpt_path) if cfg.resume else None
+    if ckpt:
+        _check_resume(cfg, ckpt, stream, ckpt_path)
     mconf = GPTConfig(**ckpt["model_config"]) if ckpt else cfg.model_config(stream.n_vocab)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     model = GPT(mconf).to(device)
     optimizer = configure_optimizer(model, cfg, device)
-    val_start = stream.split(cfg.val_fraction)
+    if cfg.val_start is None:
+        val_start = stream.split(cfg.val_fraction)
+    elif mconf.block_size + 1 <= cfg.val_start <= len(stream) - 2:
+        val_start = cfg.val_start
+    else:
+        raise ValueError(f"val_start {cfg.val_start} leaves no training window or no validation "
+                         f"in a stream of {len(stream)} tokens")
     sampler = WindowSampler(stream, 0, val_start, mconf.block_size, cfg.seed, ctx.rank, ctx.world_size)
     tokens_per_micro = cfg.batch_size * mconf.block_size * ctx.world_size
     total = cfg.total_batch_tokens or tokens_per_micro
@@ -272,8 +334,11 @@ def _train(cfg: TrainConfig, tok, ctx: Dist, device: torch.device) -> dict:
             "data": sampler.state_dict(),
             "rng": rng_state(),
             "model_config": mconf.to_dict(),
-            "train_config": dataclasses.asdict(cfg),
-            "tokenizer": {"fingerprint": stream.fingerprint, "path": cfg.tokenizer,
+            # Paths made absolute, so that sample and eval find them from any folder.
+            "train_config": {**dataclasses.asdict(cfg), "data": os.path.abspath(cfg.data), "val_start": val_start,
+                             "out_dir": os.path.abspath(cfg.out_dir)},
+            "tokenizer": {"fingerprint": stream.fingerprint,
+                          "path": os.path.abspath(cfg.tokenizer) if cfg.tokenizer else None,
                           "n_vocab": stream.n_vocab, "eot_token": stream.eot_token},
         })
         plot_losses(history, out_dir / "loss.png")
@@ -349,7 +414,11 @@ def _train(cfg: TrainConfig, tok, ctx: Dist, device: torch.device) -> dict:
             if done:
                 break
             if step % cfg.ckpt_interval == 0:
+                t0 = time.perf_counter()
                 checkpoint()
+                # Saving counts against the time budget, not against the next log line's tok/s.
+                elapsed += time.perf_counter() - t0
+                t_log = time.perf_counter()
     if bar is not None:
         bar.close()
     checkpoint()

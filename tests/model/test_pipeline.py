@@ -34,7 +34,7 @@ def test_stdlib_corpus_has_no_tests_or_site_packages():
 def test_pipeline_end_to_end(tmp_path, capsys):
     out = tmp_path / "run"
     report = run_pipeline(PipelineConfig(
-        files=small_corpus(), out_dir=str(out), vocab_size=512, preset="tiny", batch_size=8, samples=2,
+        files=small_corpus(), out_dir=str(out), vocab_size=512, preset="tiny", batch_size=8, samples=4,
         sample_tokens=20, progress=False, deadline=time.time() - 1, min_train_seconds=8,  # past: the minimum
     ))
     for name in ("tokenizer.bpe", "ckpt.pt", "loss.png", "report.json", "shards/shard_000000.bin"):
@@ -42,7 +42,14 @@ def test_pipeline_end_to_end(tmp_path, capsys):
     assert json.loads((out / "report.json").read_text())["bpb"] == report["bpb"]
     bpb = report["bpb"]
     assert set(bpb) == {"model", "gzip -9", "xz -9e"} and all(0 < v < 9 for v in bpb.values())
-    assert report["vocab_size"] == 512 and report["steps"] > 0 and len(report["samples"]) == 2
+    assert report["vocab_size"] == 512 and report["steps"] > 0 and len(report["samples"]) == 4
+    # Validation is exactly the tokens of the held-out files, which the tokenizer never saw.
+    tok = bpe.load(out / "tokenizer.bpe")
+    held = report["heldout_files"]
+    assert held and set(held) < set(small_corpus())
+    held_tokens = sum(len(tok.encode_ordinary(open(f, encoding="utf-8", newline="").read())) + 1 for f in held)
+    total_tokens = sum(json.loads(p.read_text())["count"] for p in (out / "shards").glob("*.json"))
+    assert report["val_start"] == total_tokens - held_tokens
     assert report["train_seconds"] == 8
     assert "bits per byte" in capsys.readouterr().out
 
@@ -60,8 +67,8 @@ def test_pipeline_end_to_end(tmp_path, capsys):
     # shards of another tokenizer are refused
     other = bpe.train(small_corpus(50_000), 300, progress=False)
     other.save(str(tmp_path / "other.bpe"))
-    with pytest.raises(SystemExit, match="not the tokenizer this model was trained with"):
-        main(["eval", "--checkpoint", ckpt, "--tokenizer", str(tmp_path / "other.bpe")])
+    assert main(["eval", "--checkpoint", ckpt, "--tokenizer", str(tmp_path / "other.bpe")]) == 1
+    assert "not the tokenizer this model was trained with" in capsys.readouterr().err
     torch.load(ckpt, weights_only=True)
 
 
