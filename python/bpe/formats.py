@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import errno
 import json
 import os
 import re
-import secrets
 from pathlib import Path
 
 from . import _core
@@ -505,60 +503,13 @@ def save(tok: Tokenizer, path: PathLike, format: str = "bpe") -> Path:
     if format == "bpe":
         tok._core.save_bpe(str(path))
     elif format == "huggingface":
-        _write_atomic(path, json.dumps(to_huggingface(tok), ensure_ascii=False).encode("utf-8"))
+        _core.write_atomic(str(path), json.dumps(to_huggingface(tok), ensure_ascii=False).encode("utf-8"))
     else:
-        _write_atomic(path, to_tiktoken(tok).encode("ascii"))
+        _core.write_atomic(str(path), to_tiktoken(tok).encode("ascii"))
     return path
 
 
 # --- file helpers ----------------------------------------------------------------------------
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one:
-    a temporary file beside it, flushed to disk, then renamed over it (as the Rust side writes
-    ``.bpe`` files).
-
-    The export gets the permissions of any new file: the temporary file is created with mode
-    0o666, which the system narrows by the umask (and a folder's default ACL) itself, as for
-    ``open(path, "w")`` or Rust's ``File::create``. (``tempfile.mkstemp`` makes it 0o600, and the
-    rename kept that, so other users could not read the export.) This reads no umask, so it
-    cannot race with other threads the way ``os.umask`` (which sets it to read it) could.
-
-    An error names ``path``, never the hidden temporary file.
-    """
-    try:
-        fd, tmp = _create_beside(path)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-    except OSError as e:
-        if e.errno is None:
-            raise
-        # OSError(errno, ...) gives the matching subclass, such as FileNotFoundError.
-        raise OSError(e.errno, e.strerror, str(path)) from None
-
-
-def _create_beside(path: Path) -> tuple[int, Path]:
-    """Create a new, uniquely named hidden file in ``path``'s folder with mode 0o666 (less the
-    umask); return its descriptor and path."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:  # another writer picked the same name: draw again
-            continue
-    raise FileExistsError(errno.EEXIST, "no free temporary file name beside it", str(path))
 
 
 def _read_head(path: Path, n: int = 256) -> bytes:

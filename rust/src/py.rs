@@ -23,6 +23,13 @@ use std::time::Duration;
 fn to_py(e: Error) -> PyErr {
     let msg = e.to_string();
     match e {
+        // As Python's own: OSError(errno, strerror, filename), which picks the subclass
+        // (FileNotFoundError, IsADirectoryError, ...) from the errno and sets `.filename`.
+        Error::Io(path, io) if io.raw_os_error().is_some() => {
+            let code = io.raw_os_error().unwrap_or_default();
+            let strerror = io.to_string().trim_end_matches(&format!(" (os error {code})")).to_string();
+            PyOSError::new_err((code, strerror, path))
+        }
         Error::Io(_, io) => match io.kind() {
             std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(msg),
             std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(msg),
@@ -837,6 +844,13 @@ fn resolve_pattern(name: &str) -> String {
     crate::pretokenize::resolve_pattern(name).to_string()
 }
 
+/// Write `data` to `path` atomically (a temporary file beside it, synced, then renamed over it),
+/// with the mode of any new file: as `.bpe` and `.counts` files are written.
+#[pyfunction]
+fn write_atomic(py: Python<'_>, path: PathBuf, data: &[u8]) -> PyResult<()> {
+    py.allow_threads(|| formats::write_atomic(&path, data)).map_err(to_py)
+}
+
 /// Every thread forgets the pieces it has cached: the next texts encode as at first sight.
 #[pyfunction]
 fn clear_piece_caches() {
@@ -854,6 +868,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(resolve_pattern, m)?)?;
     m.add_function(wrap_pyfunction!(check_vocab_size, m)?)?;
     m.add_function(wrap_pyfunction!(clear_piece_caches, m)?)?;
+    m.add_function(wrap_pyfunction!(write_atomic, m)?)?;
     m.add("MAX_VOCAB", crate::MAX_VOCAB)?;
     Ok(())
 }
