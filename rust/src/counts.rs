@@ -263,14 +263,7 @@ impl<'a> Counter<'a> {
     }
 
     fn looks_binary(&self, head: &[u8], path: &Path) -> bool {
-        let binary = head[..head.len().min(8192)].contains(&0);
-        if binary {
-            self.warnings
-                .lock()
-                .unwrap()
-                .push(format!("{}: skipped: it looks binary (a NUL byte in its first 8 KB)", path.display()));
-        }
-        binary
+        looks_binary(head, path, &self.warnings)
     }
 
     /// Stream one file in blocks (see `for_each_block_batch`), counting each batch of blocks in
@@ -370,6 +363,17 @@ pub(crate) fn for_each_block_batch(
         }
     }
     Ok(())
+}
+
+/// Whether a file whose first bytes are `head` looks binary (a NUL byte in its first 8 KB): such
+/// a file is skipped, in counting and in shards, with a note in `notes` saying so.
+pub(crate) fn looks_binary(head: &[u8], path: &Path, notes: &Mutex<Vec<String>>) -> bool {
+    let binary = head[..head.len().min(8192)].contains(&0);
+    if binary {
+        let note = format!("{}: skipped: it looks binary (a NUL byte in its first 8 KB)", path.display());
+        notes.lock().unwrap_or_else(|e| e.into_inner()).push(note);
+    }
+    binary
 }
 
 /// The last safe cut in the second half of `buf`, or 0 if there is none.

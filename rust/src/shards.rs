@@ -5,7 +5,7 @@
 //! Every file is written atomically, so a reader never sees half a shard, and the shards of a
 //! run appear only once the whole run has succeeded.
 
-use crate::counts::{decode_block, for_each_block_batch, Utf8Policy, BLOCK};
+use crate::counts::{decode_block, for_each_block_batch, looks_binary, Utf8Policy, BLOCK};
 use crate::encode::Tokenizer;
 use crate::error::{Error, Result};
 use crate::formats::write_atomic;
@@ -15,17 +15,6 @@ use std::path::{Path, PathBuf};
 
 pub const SHARD_FORMAT: &str = "bpe-shard";
 pub const SHARD_VERSION: u32 = 1;
-
-/// Whether a file whose first bytes are `head` looks binary (a NUL byte in its first 8 KB), as
-/// training judges it: such a file is skipped, with a note saying so.
-fn looks_binary(head: &[u8], path: &Path, notes: &std::sync::Mutex<Vec<String>>) -> bool {
-    let binary = head[..head.len().min(8192)].contains(&0);
-    if binary {
-        let note = format!("{}: skipped: it looks binary (a NUL byte in its first 8 KB)", path.display());
-        notes.lock().unwrap_or_else(|e| e.into_inner()).push(note);
-    }
-    binary
-}
 
 /// A small file (at most `BLOCK` bytes) whole, decoded by the UTF-8 policy as blocks are; None
 /// for a file that looks binary.
@@ -68,12 +57,16 @@ impl ShardWriter<'_> {
         format!("shard_{i:06}")
     }
 
+    /// The temporary name of the next shard, hidden until `finish`.
+    fn tmp_path(&self) -> PathBuf {
+        self.dir.join(format!(".{}.bin.tmp{}", Self::stem(self.full.len()), std::process::id()))
+    }
+
     /// Add ids in order; every `shard_tokens` of them make a shard.
     fn push(&mut self, mut ids: &[u32]) -> Result<()> {
         while !ids.is_empty() {
             if self.current.is_none() {
-                let name = format!(".{}.bin.tmp{}", Self::stem(self.full.len()), std::process::id());
-                let tmp = self.dir.join(name);
+                let tmp = self.tmp_path();
                 let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
                 self.current = Some((tmp, std::io::BufWriter::with_capacity(1 << 20, file), 0));
             }
@@ -110,7 +103,7 @@ impl ShardWriter<'_> {
                 (tmp, count)
             }
             None => {
-                let tmp = self.dir.join(format!(".{}.bin.tmp{}", Self::stem(self.full.len()), std::process::id()));
+                let tmp = self.tmp_path();
                 std::fs::File::create(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
                 (tmp, 0)
             }
@@ -126,13 +119,12 @@ impl ShardWriter<'_> {
             self.close()?;
         }
         let mut written = Vec::with_capacity(self.full.len());
-        for (i, (tmp, count)) in std::mem::take(&mut self.full).into_iter().enumerate() {
+        // `full` stays as it is until every shard is renamed: after a failure, `Drop` removes
+        // the temporary files not renamed yet.
+        for (i, (tmp, count)) in self.full.iter().enumerate() {
             let stem = Self::stem(i);
             let bin = self.dir.join(format!("{stem}.bin"));
-            if let Err(e) = std::fs::rename(&tmp, &bin) {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(Error::io(&bin, e));
-            }
+            std::fs::rename(tmp, &bin).map_err(|e| Error::io(&bin, e))?;
             let meta = serde_json::json!({
                 "format": SHARD_FORMAT,
                 "version": SHARD_VERSION,
@@ -143,8 +135,9 @@ impl ShardWriter<'_> {
                 "tokenizer_fingerprint": self.fingerprint,
             });
             write_atomic(&self.dir.join(format!("{stem}.json")), format!("{meta:#}\n").as_bytes())?;
-            written.push((bin.display().to_string(), count as u64));
+            written.push((bin.display().to_string(), *count as u64));
         }
+        self.full.clear();
         Ok(written)
     }
 }
