@@ -448,14 +448,14 @@ class Tokenizer:
         >>> tok.decode_with_offsets([258, 99])
         ('aaabc', [0, 4])
         """
-        tokens = _check_ids(tokens)
+        pieces = self.decode_tokens_bytes(tokens)
         offsets, chars = [], 0
-        for piece in self.decode_tokens_bytes(tokens):
+        for piece in pieces:
             starts_inside = bool(piece) and 0x80 <= piece[0] < 0xC0
             offsets.append(max(0, chars - starts_inside))
             chars += sum(1 for b in piece if not 0x80 <= b < 0xC0)  # bytes that start a character
         # Offsets count characters, so the text must be whole UTF-8 (as in tiktoken).
-        return self.decode(tokens, errors="strict"), offsets
+        return b"".join(pieces).decode("utf-8", errors="strict"), offsets
 
     def decode_single_token_bytes(self, token: int) -> bytes:
         """The bytes of one token (as ``token_bytes``; tiktoken's name)."""
