@@ -70,11 +70,11 @@ class TokenStream:
             raise ShardError(f"{self.directory}: no shard_*.bin files")
         # The shards are numbered from 0 without gaps: a missing one would silently join the
         # text on either side of it.
-        sidecars = sorted(self.directory.glob("shard_*.json"))
-        for i, name in enumerate(sorted({p.stem for p in paths} | {p.stem for p in sidecars})):
+        bins = {p.stem for p in paths}
+        for i, name in enumerate(sorted(bins | {p.stem for p in self.directory.glob("shard_*.json")})):
             if name != f"shard_{i:06d}":
                 raise ShardError(f"{self.directory}: shard_{i:06d}.bin is missing (the shards go up to {name})")
-            if not (self.directory / f"{name}.bin").exists():
+            if name not in bins:
                 raise ShardError(f"{self.directory}: {name}.bin is missing (its sidecar is there)")
         metas = [read_sidecar(p) for p in paths]
         first = metas[0]
