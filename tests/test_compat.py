@@ -317,6 +317,10 @@ def test_malformed_tiktoken_files_name_the_line(tmp_path, tiktoken_lines):
     gap = [l for i, l in enumerate(tiktoken_lines) if i != 1500]
     with pytest.raises(ValueError, match="id 1500 is missing"):
         bpe.Tokenizer.from_tiktoken(write(tmp_path, "gap.tiktoken", gap))
+    same = list(tiktoken_lines)
+    same[1000] = same[999].split()[0] + " 1000\n"
+    with pytest.raises(ValueError, match=r"same.tiktoken, line 1001: token .* appears twice \(ranks 999 and 1000\)"):
+        bpe.Tokenizer.from_tiktoken(write(tmp_path, "same.tiktoken", same))
 
 
 def test_malformed_gpt2_files_name_the_line(tmp_path):
@@ -324,13 +328,19 @@ def test_malformed_gpt2_files_name_the_line(tmp_path):
     merges = vocab_bpe.read_text(encoding="utf-8").splitlines(keepends=True)
     bad = list(merges)
     bad[5] = "Ġzzzzqq Ġxxyyqq\n"
-    with pytest.raises(ValueError, match=r"vocab.bpe, line 6: the merge names 'Ġzzzzqq', which is not a token"):
+    with pytest.raises(ValueError, match=r'vocab.bpe, line 6: the merge names "Ġzzzzqq", which is not a token'):
         bpe.Tokenizer.from_gpt2(encoder_json, write(tmp_path, "vocab.bpe", bad))
     with pytest.raises(ValueError, match="truncated"):
         bpe.Tokenizer.from_gpt2(encoder_json, write(tmp_path / "..", "short_vocab.bpe", merges[:1000]))
     broken = tmp_path / "encoder.json"
     broken.write_text(encoder_json.read_text(encoding="utf-8")[:5000], encoding="utf-8")
     with pytest.raises(ValueError, match=r"encoder.json, line 1: not valid JSON"):
+        bpe.Tokenizer.from_gpt2(broken, vocab_bpe)
+    # Two tokens given one id: the second must not silently replace the first.
+    data = json.loads(encoder_json.read_text(encoding="utf-8"))
+    data["Ġzzzzqq"] = data["Ġthe"]
+    broken.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"encoder.json: id {data['Ġthe']} is given to both"):
         bpe.Tokenizer.from_gpt2(broken, vocab_bpe)
 
 

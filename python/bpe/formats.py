@@ -8,7 +8,6 @@ Malformed files raise ValueError naming the file and, where there is one, the li
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import os
 import re
@@ -111,75 +110,19 @@ def from_tiktoken(path: PathLike, pattern: str = "cl100k", special_tokens: dict[
     to give it some.
     """
     path = Path(os.fspath(path))
-    tokens: dict[int, bytes] = {}
-    seen: dict[bytes, int] = {}
-    with _open_text(path) as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line:
-                continue
-            parts = line.split(" ")
-            if len(parts) != 2:
-                raise ValueError(f"{path}, line {n}: expected 'BASE64 RANK', found {line[:60]!r}")
-            try:
-                token = base64.b64decode(parts[0], validate=True)
-            except (binascii.Error, ValueError):
-                raise ValueError(f"{path}, line {n}: {parts[0][:40]!r} is not valid base64") from None
-            try:
-                rank = int(parts[1])
-            except ValueError:
-                raise ValueError(f"{path}, line {n}: rank {parts[1][:20]!r} is not a number") from None
-            if rank < 0:
-                raise ValueError(f"{path}, line {n}: rank {rank} is negative")
-            if rank in tokens:
-                raise ValueError(f"{path}, line {n}: rank {rank} appears twice")
-            if token in seen:
-                raise ValueError(f"{path}, line {n}: token {token!r} appears twice (ranks {seen[token]} and {rank})")
-            if not token:
-                raise ValueError(f"{path}, line {n}: empty token")
-            tokens[rank] = token
-            seen[token] = rank
-    if not tokens:
-        raise ValueError(f"{path}: no tokens in the file (empty or truncated?)")
-    if special_tokens is None:
-        special_tokens = _named_specials(pattern, len(tokens))
-    return _build(_ranked(tokens, str(path)), special_tokens, pattern, str(path))
+    _read_head(path, 0)
+    given = None if special_tokens is None else list(special_tokens.items())
+    specials_for = lambda n: given if given is not None else list(_named_specials(pattern, n).items())  # noqa: E731
+    return Tokenizer(_core.CoreTokenizer.from_tiktoken_file(str(path), pattern, specials_for))
 
 
 def from_gpt2(encoder_json: PathLike, vocab_bpe: PathLike, pattern: str = "gpt2") -> Tokenizer:
     """GPT-2's own files. Every merge in ``vocab.bpe`` must spell token 256 + its index in
     ``encoder.json``, as in GPT-2's release."""
     encoder_json, vocab_bpe = Path(os.fspath(encoder_json)), Path(os.fspath(vocab_bpe))
-    encoder = _read_json(encoder_json)
-    if not isinstance(encoder, dict) or not all(isinstance(v, int) for v in encoder.values()):
-        raise ValueError(f"{encoder_json}: expected a JSON object of token → id")
-    specials = {t: i for t, i in encoder.items() if t.startswith("<|") and t.endswith("|>")}
-    tokens = {i: _unmap(t, str(encoder_json)) for t, i in encoder.items() if t not in specials}
-    ranked = _ranked(tokens, str(encoder_json))
-    by_bytes = {t: i for i, t in enumerate(ranked)}
-    with _open_text(vocab_bpe) as f:
-        merge_index = 0
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line or line.startswith("#version"):
-                continue
-            parts = line.split(" ")
-            if len(parts) != 2:
-                raise ValueError(f"{vocab_bpe}, line {n}: expected a merge 'LEFT RIGHT', found {line[:60]!r}")
-            left, right = (_unmap(p, f"{vocab_bpe}, line {n}") for p in parts)
-            for part in (left, right):
-                if part not in by_bytes:
-                    raise ValueError(f"{vocab_bpe}, line {n}: the merge names {_remap(part)!r}, which is not a token")
-            expected = 256 + merge_index
-            if by_bytes.get(left + right) != expected:
-                raise ValueError(
-                    f"{vocab_bpe}, line {n}: merge {line!r} should make token {expected}, "
-                    f"but encoder.json gives {_remap(left + right)!r} id {by_bytes.get(left + right)}"
-                )
-            merge_index += 1
-    if merge_index + 256 != len(ranked):
-        raise ValueError(f"{vocab_bpe}: {merge_index} merges for {len(ranked)} tokens (expected {len(ranked) - 256}; truncated?)")
-    return _build(ranked, specials, pattern, str(encoder_json))
+    _read_head(encoder_json, 0)
+    _read_head(vocab_bpe, 0)
+    return Tokenizer(_core.CoreTokenizer.from_gpt2_files(str(encoder_json), str(vocab_bpe), pattern))
 
 
 def _hf_pattern(pre: object, path: Path) -> str:
@@ -520,11 +463,6 @@ def _read_head(path: Path, n: int = 256) -> bytes:
             return f.read(n)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
-
-
-def _open_text(path: Path):
-    _read_head(path, 0)
-    return open(path, encoding="utf-8")
 
 
 def _read_json(path: Path):

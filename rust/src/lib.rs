@@ -3,13 +3,14 @@
 //! The stages, one module each: [`pretokenize`] cuts text into pieces, [`counts`] counts them
 //! over a corpus, [`train`] learns merges, [`vocab`] holds the tokens (and `cuts`, the points
 //! where a piece can be cut without changing its ids), [`encode`] turns text into ids and back,
-//! [`formats`] reads and writes tokenizer files. `py` (feature `python`) is the only module that
+//! [`formats`] reads and writes tokenizer files, [`foreign`] reads tiktoken's and GPT-2's. `py` (feature `python`) is the only module that
 //! knows Python.
 
 pub mod counts;
 mod cuts;
 pub mod encode;
 pub mod error;
+pub mod foreign;
 pub mod formats;
 mod huge;
 mod lookup;

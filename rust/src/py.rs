@@ -7,7 +7,7 @@ use crate::encode::{SpecialPolicy, Tokenizer, PARALLEL_MIN};
 use crate::error::Error;
 use crate::pretokenize::Pretokenizer;
 use crate::vocab::Vocab;
-use crate::{formats, Progress};
+use crate::{foreign, formats, Progress};
 use pyo3::exceptions::{
     PyFileNotFoundError, PyIsADirectoryError, PyKeyboardInterrupt, PyOSError, PyPermissionError, PyValueError,
 };
@@ -429,6 +429,31 @@ impl CoreTokenizer {
         let pre = Pretokenizer::new(pattern).map_err(to_py)?;
         let vocab = Vocab::new(tokens, specials, source).map_err(to_py)?;
         Ok(CoreTokenizer::wrap(Tokenizer::new(vocab, pre).map_err(to_py)?))
+    }
+
+    /// A tiktoken rank file; `specials_for(n)` gives the special tokens (a list of (text, id))
+    /// of a file of `n` ordinary tokens.
+    #[staticmethod]
+    fn from_tiktoken_file(py: Python<'_>, path: PathBuf, pattern: &str, specials_for: Bound<'_, PyAny>) -> PyResult<Self> {
+        let source = path.display().to_string();
+        let ranks = py
+            .allow_threads(|| std::fs::read(&path).map_err(|e| Error::io(&path, e)).and_then(|t| foreign::parse_tiktoken(&t, &source)))
+            .map_err(to_py)?;
+        let specials: Vec<(String, u32)> = specials_for.call1((ranks.tokens.len(),))?.extract()?;
+        let tok = py.allow_threads(|| foreign::from_tiktoken_ranks(ranks, specials, pattern, &source)).map_err(to_py)?;
+        Ok(CoreTokenizer::wrap(tok))
+    }
+
+    /// GPT-2's own `encoder.json` and `vocab.bpe`.
+    #[staticmethod]
+    fn from_gpt2_files(py: Python<'_>, encoder_json: PathBuf, vocab_bpe: PathBuf, pattern: &str) -> PyResult<Self> {
+        let tok = py.allow_threads(|| {
+            let read = |p: &PathBuf| std::fs::read(p).map_err(|e| Error::io(p, e));
+            let (encoder, merges) = (read(&encoder_json)?, read(&vocab_bpe)?);
+            let (e_src, m_src) = (encoder_json.display().to_string(), vocab_bpe.display().to_string());
+            foreign::from_gpt2(&encoder, &merges, &e_src, &m_src, pattern)
+        });
+        Ok(CoreTokenizer::wrap(tok.map_err(to_py)?))
     }
 
     #[staticmethod]
