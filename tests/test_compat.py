@@ -350,7 +350,7 @@ def test_malformed_hf_files_are_named(tmp_path, trained):
     data["model"]["merges"][3] = "Ġqqqq Ġzzzz"
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"bad.json: merge 3 names 'Ġqqqq', which is not in the vocab"):
+    with pytest.raises(ValueError, match=r'bad.json: merge 3 names "Ġqqqq", which is not in the vocab'):
         bpe.Tokenizer.from_huggingface(path)
     data = json.loads((tmp_path / "good.json").read_text())
     data["model"]["type"] = "WordPiece"

@@ -204,7 +204,7 @@ def test_a_merge_missing_from_the_list_is_refused(tmp_path, ignore_merges):
     assert bpe.Tokenizer.from_huggingface(hf_file(tmp_path, data)) == tok
     data["model"]["merges"].remove("a bc")
     path = hf_file(tmp_path, data)
-    with pytest.raises(ValueError, match=r"tokenizer\.json: the merges lack 'a bc', .* token 258 \('abc'\)"):
+    with pytest.raises(ValueError, match=r'tokenizer\.json: the merges lack "a bc", .* token 258 \("abc"\)'):
         bpe.Tokenizer.from_huggingface(path)
     assert hf_ids(path, "xabc") == [120, 97, 256] != tok.encode("xabc") == [120, 258]
 

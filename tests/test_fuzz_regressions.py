@@ -165,5 +165,11 @@ def test_deeply_nested_json_is_a_value_error(tmp_path):
     """json.load raised RecursionError on 100,000 nested brackets."""
     path = tmp_path / "tokenizer.json"
     path.write_text('{"model": ' + "[" * 100_000)
-    with pytest.raises(ValueError, match="nested too deeply"):
+    with pytest.raises(ValueError, match=r"tokenizer\.json, line 1: not valid JSON \(EOF"):
+        bpe.load(path)
+    path.write_text('{"model": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ValueError, match="not a BPE tokenizer.json"):
+        bpe.load(path)
+    path.write_text("{" + '"a": {' * 100_000)
+    with pytest.raises(ValueError, match="tokenizer.json"):
         bpe.load(path)

@@ -69,31 +69,10 @@ def _byte_to_char() -> dict[int, str]:
 
 
 BYTE_TO_CHAR = _byte_to_char()
-CHAR_TO_BYTE = {c: b for b, c in BYTE_TO_CHAR.items()}
-
-
-def _unmap(token: str, where: str) -> bytes:
-    try:
-        return bytes(CHAR_TO_BYTE[c] for c in token)
-    except KeyError as e:
-        raise ValueError(f"{where}: {token!r} is not a byte-level token (character {e.args[0]!r})") from None
 
 
 def _remap(token: bytes) -> str:
     return "".join(BYTE_TO_CHAR[b] for b in token)
-
-
-def _ranked(tokens_by_id: dict[int, bytes], source: str) -> list[bytes]:
-    """Ordinary tokens as a list indexed by id; the ids must run 0..n-1."""
-    n = len(tokens_by_id)
-    missing = next((i for i in range(n) if i not in tokens_by_id), None)
-    if missing is not None:
-        raise ValueError(f"{source}: token ids must run from 0 without gaps, but id {missing} is missing")
-    return [tokens_by_id[i] for i in range(n)]
-
-
-def _build(tokens: list[bytes], specials: dict[str, int], pattern: str, source: str) -> Tokenizer:
-    return Tokenizer(_core.CoreTokenizer.from_ranked(tokens, list(specials.items()), pattern, source))
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -166,9 +145,9 @@ def from_huggingface(path: PathLike) -> Tokenizer:
     apply otherwise than tiktoken's lowest-rank-first rule (see `_hf_check_merges`).
     """
     path = Path(os.fspath(path))
-    data = _read_json(path)
+    _read_head(path, 0)
     try:
-        return _from_huggingface_data(data, path)
+        return Tokenizer(_core.CoreTokenizer.from_huggingface_file(str(path), lambda rest: _hf_settings(json.loads(rest), path)))
     except (TypeError, KeyError, AttributeError) as e:  # a value of the wrong type or shape
         raise ValueError(f"{path}: malformed tokenizer.json ({type(e).__name__}: {e})") from None
 
@@ -259,85 +238,17 @@ def _hf_check_settings(data: dict, model: dict, path: Path) -> None:
                 )
 
 
-def _from_huggingface_data(data: object, path: Path) -> Tokenizer:
-    model = data.get("model") if isinstance(data, dict) else None
-    if not isinstance(model, dict) or model.get("type", "BPE") != "BPE" or "vocab" not in model:
-        raise ValueError(f"{path}: not a BPE tokenizer.json (no model of type BPE with a vocab)")
+def _hf_settings(data: dict, path: Path) -> tuple[str, bool, list[tuple[str, int]]]:
+    """The pattern, ``ignore_merges`` and added tokens of a tokenizer.json (``data``: the
+    document without its vocab and merges, which the core reads), its settings checked."""
+    model = data["model"]
     pattern = _hf_pattern(data.get("pre_tokenizer"), path)
     _hf_check_settings(data, model, path)
     ignore_merges = model.get("ignore_merges", False)  # HF's default when the field is absent
     if not isinstance(ignore_merges, bool):
         raise ValueError(f"{path}: model.ignore_merges={ignore_merges!r} is not true or false")
     added = {t["content"]: t["id"] for t in data.get("added_tokens") or [] if isinstance(t, dict)}
-    tokens = {i: _unmap(t, f"{path}: vocab") for t, i in model["vocab"].items() if t not in added}
-    ranked = _ranked(tokens, f"{path}: vocab")
-    by_bytes = {t: i for i, t in enumerate(ranked)}
-    last = -1
-    listed: set[tuple[int, int]] = set()  # the merges, as (left id, right id)
-    for k, merge in enumerate(model.get("merges") or []):
-        where = f"{path}: merge {k}"
-        pair = merge.split(" ", 1) if isinstance(merge, str) else merge
-        if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(x, str) for x in pair):
-            raise ValueError(f"{where}: expected 'LEFT RIGHT' or [LEFT, RIGHT], found {merge!r:.60}")
-        left, right = pair
-        parts = []
-        for part in (left, right):
-            part_id = by_bytes.get(_unmap(part, where))
-            if part_id is None:
-                raise ValueError(f"{where} names {part!r}, which is not in the vocab")
-            parts.append(part_id)
-        made = by_bytes.get(ranked[parts[0]] + ranked[parts[1]])
-        if made is None:
-            raise ValueError(f"{where} makes {left + right!r}, which is not in the vocab")
-        if made < last:
-            raise ValueError(f"{where}: merges are not in id order; only vocabularies whose ids follow the merges load")
-        last = made
-        listed.add((parts[0], parts[1]))
-    tok = _build(ranked, added, pattern, str(path))
-    _hf_check_merges(tok, listed, ignore_merges, path)
-    return tok
-
-
-def _hf_check_merges(tok: Tokenizer, listed: set[tuple[int, int]], ignore_merges: bool, path: Path) -> None:
-    """Refuse a vocabulary whose merges would make HF's ids differ from this tokenizer's.
-
-    This tokenizer encodes as tiktoken does: a piece that is a token is that token, looked up
-    whole, and any other piece is merged lowest rank first, where any two neighbours whose joined
-    bytes are a token may merge. HF merges only the pairs its list names, by list order, and looks
-    a whole piece up first only with ``ignore_merges: true``. With the merges in id order (checked
-    by the caller) the two agree when:
-
-    * every merge this tokenizer makes is listed. The merges it makes are the ones that build each
-      token from its own bytes (a token formed inside a longer piece is formed the same way), so
-      the pair each token is last merged from (``merges()`` of the core) must be in the list;
-    * and, with ``ignore_merges: false``, every token is built by merges from its own bytes, since
-      HF then merges a piece that is a token instead of looking it up, and one its merges do not
-      build comes out in parts. The core's ``merges()`` fails on such a token (and, to be safe,
-      on the rare token built only through tokens of higher id than its own).
-
-    When ``merges()`` fails and ``ignore_merges`` is true, the whole-piece lookups still agree,
-    but the core names no pairs, so the first condition goes unchecked and the file loads as
-    before (tiktoken-style vocabularies converted for HF set ignore_merges for such tokens).
-    """
-    try:
-        made_from = tok._core.merges()
-    except ValueError as e:
-        if ignore_merges:
-            return
-        reason = str(e).split(";")[0]  # (the rest speaks of writing a merge list)
-        raise ValueError(
-            f"{path}: model.ignore_merges=false (HF's default) is not supported for this vocabulary: HF then "
-            "merges a piece that is a token instead of looking it up whole as this tokenizer does, which "
-            f"gives other ids unless the merges build every token from its own bytes, and here {reason}"
-        ) from None
-    tokens = tok._core.ranked_tokens()
-    for made, (left, right) in enumerate(made_from, 256):
-        if (left, right) not in listed:
-            raise ValueError(
-                f"{path}: the merges lack {_remap(tokens[left]) + ' ' + _remap(tokens[right])!r}, which this "
-                f"tokenizer uses to make token {made} ({_remap(tokens[made])!r}) inside longer pieces, as "
-                "tiktoken's rule does; HF cannot, so its ids would differ"
-            )
+    return pattern, ignore_merges, list(added.items())
 
 
 def load(path: PathLike) -> Tokenizer:
@@ -363,8 +274,8 @@ def load(path: PathLike) -> Tokenizer:
         return Tokenizer(_core.CoreTokenizer.from_bpe_text(text, str(path)))
     stripped = head.lstrip()
     if stripped.startswith(b"{"):
-        data = _read_json(path)
-        if isinstance(data, dict) and isinstance(data.get("model"), dict):  # (GPT-2 has a token "model")
+        # A tokenizer.json has a "model"; encoder.json has a token "model", whose value is an id.
+        if re.search(rb'"model"\s*:\s*[^\s0-9-]', path.read_bytes()):
             return from_huggingface(path)
         return from_gpt2(path, _beside(path, "vocab.bpe"))
     if head.startswith(b"#version"):
@@ -463,19 +374,6 @@ def _read_head(path: Path, n: int = 256) -> bytes:
             return f.read(n)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
-
-
-def _read_json(path: Path):
-    _read_head(path, 0)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}, line {e.lineno}: not valid JSON ({e.msg}; truncated?)") from None
-    except RecursionError:
-        raise ValueError(f"{path}: JSON nested too deeply to be a tokenizer file") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 at byte offset {e.start}") from None
 
 
 def _beside(path: Path, name: str) -> Path:

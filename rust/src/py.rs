@@ -456,6 +456,19 @@ impl CoreTokenizer {
         Ok(CoreTokenizer::wrap(tok.map_err(to_py)?))
     }
 
+    /// A HF `tokenizer.json` with a BPE model. `settings(rest)` is given the document without
+    /// the vocabulary and merges, as JSON text; it checks the settings and returns the pattern,
+    /// `ignore_merges` and the added tokens (a list of (text, id)).
+    #[staticmethod]
+    fn from_huggingface_file(py: Python<'_>, path: PathBuf, settings: Bound<'_, PyAny>) -> PyResult<Self> {
+        let source = path.display().to_string();
+        let doc = py.allow_threads(|| std::fs::read(&path)).map_err(|e| to_py(Error::io(&path, e)))?;
+        let (model, rest) = py.allow_threads(|| foreign::split_huggingface(&doc, &source)).map_err(to_py)?;
+        let (pattern, ignore_merges, added): (String, bool, Vec<(String, u32)>) = settings.call1((rest,))?.extract()?;
+        let tok = py.allow_threads(|| foreign::from_hf_model(model, added, &pattern, ignore_merges, &source)).map_err(to_py)?;
+        Ok(CoreTokenizer::wrap(tok))
+    }
+
     #[staticmethod]
     fn from_bpe_text(py: Python<'_>, text: &str, source: &str) -> PyResult<Self> {
         let tok = py.allow_threads(|| formats::from_bpe_text(text, source)).map_err(to_py)?;
