@@ -25,10 +25,10 @@ def files(tmp_path_factory):
     tok = bpe.train_from_iterator(["hello world, hello tokens; it's 12 o'clock\n" * 4, "aaaa bbbb"], 280, progress=False)
     hf = json.dumps(formats.to_huggingface(tok))
     tiktoken = formats.to_tiktoken(tok)
-    tokens = tok._core.ranked_tokens()
-    encoder = {formats._remap(t): i for i, t in enumerate(tokens)}
+    spelled, _ = tok._core.hf_spelling()
+    encoder = {t: i for i, t in enumerate(spelled)}
     encoder.update(tok.special_tokens)
-    merges = [f"{formats._remap(tokens[l])} {formats._remap(tokens[r])}" for l, r in tok.merges]
+    merges = [f"{spelled[l]} {spelled[r]}" for l, r in tok.merges]
     vocab_bpe = "#version: 0.2\n" + "\n".join(merges) + "\n"
     return {"hf": hf, "tiktoken": tiktoken, "encoder": json.dumps(encoder), "vocab_bpe": vocab_bpe}
 

@@ -55,26 +55,6 @@ def _named_specials(pattern: str, n_tokens: int) -> dict[str, int]:
     return dict(NAMED_SPECIALS[name])
 
 
-def _byte_to_char() -> dict[int, str]:
-    """GPT-2's byte-level alphabet: printable bytes stand for themselves, the other bytes take
-    the code points from 256 up, in byte order."""
-    printable = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-    table = {b: chr(b) for b in printable}
-    extra = 256
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(extra)
-            extra += 1
-    return table
-
-
-BYTE_TO_CHAR = _byte_to_char()
-
-
-def _remap(token: bytes) -> str:
-    return "".join(BYTE_TO_CHAR[b] for b in token)
-
-
 # --- loading ---------------------------------------------------------------------------------
 
 
@@ -299,14 +279,8 @@ def to_huggingface(tok: Tokenizer) -> dict:
     """A HF ``tokenizer.json`` that encodes as ``tok`` does: the pattern splits, ByteLevel maps
     bytes, and the merges list every two-token split of every token, by the rank of the token
     formed, so HF's merge order reproduces the lowest-rank-first rule."""
-    tokens = tok._core.ranked_tokens()
-    ranks = {t: i for i, t in enumerate(tokens)}
-    merges = []
-    for t in tokens:
-        splits = [(t[:k], t[k:]) for k in range(1, len(t)) if t[:k] in ranks and t[k:] in ranks]
-        splits.sort(key=lambda lr: (ranks[lr[0]], ranks[lr[1]]))
-        merges.extend(f"{_remap(a)} {_remap(b)}" for a, b in splits)
-    vocab = {_remap(t): i for i, t in enumerate(tokens)}
+    spelled, merges = tok._core.hf_spelling()
+    vocab = {t: i for i, t in enumerate(spelled)}
     vocab.update(tok.special_tokens)
     return {
         "version": "1.0",

@@ -384,6 +384,30 @@ pub fn from_hf_model(model: HfModel<'_>, added: Vec<(String, u32)>, pattern: &st
     Ok(tok)
 }
 
+/// A vocabulary as a HF byte-level BPE model spells it: each ordinary token in GPT-2's
+/// alphabet, by id, and the merges: every two-token split of every token, the tokens in id
+/// order and each token's splits by (left id, right id), so that HF's merge order reproduces
+/// the lowest-rank-first rule.
+pub fn hf_spelling(vocab: &Vocab) -> (Vec<String>, Vec<String>) {
+    let alphabet = ByteLevel::new();
+    let spelled: Vec<String> = vocab.tokens.iter().map(|t| alphabet.remap(t)).collect();
+    let mut merges = Vec::with_capacity(vocab.tokens.len() * 2);
+    let mut splits = Vec::new();
+    for t in &vocab.tokens {
+        splits.clear();
+        for k in 1..t.len() {
+            if let Some(l) = vocab.token_id(&t[..k]) {
+                if let Some(r) = vocab.token_id(&t[k..]) {
+                    splits.push((l, r));
+                }
+            }
+        }
+        splits.sort_unstable();
+        merges.extend(splits.iter().map(|&(l, r)| format!("{} {}", spelled[l as usize], spelled[r as usize])));
+    }
+    (spelled, merges)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,5 +504,13 @@ mod tests {
         assert!(bad_doc(&format!("{{\"model\": {}", "[".repeat(100_000))).contains("h, line 1: not valid JSON (EOF"));
         let deep = format!("{{\"model\": {}{}}}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(bad_doc(&deep).contains("not a BPE tokenizer.json"));
+    }
+
+    #[test]
+    fn hf_spelling_lists_every_split() {
+        let vocab = Vocab::from_merges(&crate::vocab::IDENTITY, &[(b'a' as u32, b'b' as u32), (256, b'c' as u32), (b'b' as u32, b'c' as u32)], vec![], "t").unwrap();
+        let (spelled, merges) = hf_spelling(&vocab);
+        assert_eq!((spelled[32].as_str(), spelled[256].as_str(), spelled[258].as_str()), ("Ġ", "ab", "bc"));
+        assert_eq!(merges, ["a b", "a bc", "ab c", "b c"]);
     }
 }

@@ -484,6 +484,11 @@ impl CoreTokenizer {
         self.inner.vocab.tokens.iter().map(|t| PyBytes::new(py, t)).collect()
     }
 
+    /// The ordinary tokens in GPT-2's byte-level spelling, by id, and a HF merge list.
+    fn hf_spelling(&self, py: Python<'_>) -> (Vec<String>, Vec<String>) {
+        py.allow_threads(|| foreign::hf_spelling(&self.inner.vocab))
+    }
+
     fn merges(&self, py: Python<'_>) -> PyResult<Vec<(u32, u32)>> {
         py.allow_threads(|| self.inner.vocab.merges()).map_err(to_py)
     }
