@@ -552,7 +552,7 @@ bpe-openai and rs-bpe (both built on rust-gems' `bpe`) ship cl100k_base and o200
 
 {table("batch", TEXTS, batch_note)}
 
-`bpe`'s batch against its own one-thread documents loop, in {args.gain_rounds} rounds that alternate the two in one process (MB/s: medians). The gain is the median of the rounds' ratios, each of two runs seconds apart, with the lowest and highest ratio. "CPU time" is the median over the rounds of the batch's CPU seconds (both threads) over the loop's: near 1, the batch does the loop's work and no more, so a gain short of 2 is time the second core did not give; the last column divides by the single-thread documents table above instead, timed in another process minutes apart. `python benchmarks/ceiling.py` measures what two cores of this machine give at most: two independent single-thread processes against one.
+`bpe`'s batch against its own one-thread documents loop, in {args.gain_rounds} rounds that alternate the two in one process (MB/s: medians). The gain is the median of the rounds' ratios, each of two runs seconds apart, with the lowest and highest ratio. "CPU time" is the median over the rounds of the batch's CPU seconds (both threads) over the loop's: near 1, the batch costs the loop's CPU time and no more, so a gain short of 2 is time the second core did not give; above 1, its threads took longer for the same work, from extra work or from cores that run slower while both are busy (caches or a core's sibling shared on the host); the last column divides by the single-thread documents table above instead, timed in another process minutes apart. `python benchmarks/ceiling.py` measures what two cores of this machine give at most: two independent single-thread processes against one.
 
 {gain_table()}
 
