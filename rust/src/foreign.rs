@@ -1,7 +1,8 @@
 //! Other tools' vocabulary files, read here rather than in Python (a loop over 200,000 lines
 //! in Python cost more than building the tokenizer): tiktoken's rank files (`BASE64 RANK` per
-//! line) and GPT-2's own `encoder.json` + `vocab.bpe`. Every fault names the file and, where
-//! there is one, the line.
+//! line), GPT-2's own `encoder.json` + `vocab.bpe`, and the vocabulary and merges of a HF
+//! `tokenizer.json` (its settings are checked by the caller); and the HF spelling of a
+//! vocabulary for export. Every fault names the file and, where there is one, the line.
 
 use crate::encode::Tokenizer;
 use crate::error::{Error, Result};
