@@ -122,7 +122,8 @@ def from_huggingface(path: PathLike) -> Tokenizer:
     that would make them differ raises ValueError naming the file and the setting: a normalizer,
     BPE-dropout, a subword prefix or suffix, a post-processor that adds tokens, truncation or
     padding, an added token with ``lstrip``/``rstrip``/``single_word``, and merges that HF would
-    apply otherwise than tiktoken's lowest-rank-first rule (see `_hf_check_merges`).
+    apply otherwise than tiktoken's lowest-rank-first rule (see ``from_hf_model`` in
+    ``rust/src/foreign.rs``).
     """
     path = Path(os.fspath(path))
     _read_head(path, 0)

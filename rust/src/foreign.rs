@@ -169,6 +169,32 @@ fn ranked<'a>(
     Ok(slots.into_iter().flatten().map(|(b, _)| b).collect())
 }
 
+/// Why a merge's half (in GPT-2's spelling) could not be looked up.
+enum HalfFault<'s> {
+    /// A character outside the byte-level alphabet.
+    Alphabet(&'s str, char),
+    /// Not a token of the vocabulary.
+    Unknown(&'s str),
+}
+
+/// Look up the two halves of a merge in `vocab`, leaving their joined bytes in `buf`: the
+/// halves' ids, and the id of the token they join into (None where no token has those bytes).
+fn look_up_merge<'s>(
+    alphabet: &ByteLevel,
+    vocab: &Vocab,
+    halves: [&'s str; 2],
+    buf: &mut Vec<u8>,
+) -> std::result::Result<([u32; 2], Option<u32>), HalfFault<'s>> {
+    buf.clear();
+    let mut ids = [0u32; 2];
+    for (slot, half) in ids.iter_mut().zip(halves) {
+        let start = buf.len();
+        alphabet.unmap_into(half, buf).map_err(|c| HalfFault::Alphabet(half, c))?;
+        *slot = vocab.token_id(&buf[start..]).ok_or(HalfFault::Unknown(half))?;
+    }
+    Ok((ids, vocab.token_id(buf)))
+}
+
 /// A JSON parse error as a format error of `source`: the line, and a hint at truncation.
 fn json_error(source: &str, e: serde_json::Error) -> Error {
     if e.to_string().starts_with("recursion limit exceeded") {
@@ -200,8 +226,9 @@ pub fn from_gpt2(encoder: &[u8], merges: &[u8], encoder_src: &str, merges_src: &
 
     let text = std::str::from_utf8(merges)
         .map_err(|e| merge_bad(0, format!("not UTF-8 at byte offset {}", e.valid_up_to())))?;
-    let id_of: FxHashMap<&[u8], u32> = tokens.iter().enumerate().map(|(i, t)| (t.as_slice(), i as u32)).collect();
-    let mut made = 0usize;
+    let pre = Pretokenizer::new(pattern)?;
+    let vocab = Vocab::new(tokens, specials, encoder_src)?;
+    let (mut made, mut buf) = (0usize, Vec::new());
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         if line.is_empty() || line.starts_with("#version") {
@@ -211,37 +238,27 @@ pub fn from_gpt2(encoder: &[u8], merges: &[u8], encoder_src: &str, merges_src: &
             Some((l, r)) if !r.contains(' ') => (l, r),
             _ => return Err(merge_bad(n, format!("expected a merge 'LEFT RIGHT', found {:?}", prefix(line.as_bytes(), 60)))),
         };
-        let mut joined = Vec::with_capacity(left.len() + right.len());
-        for part in [left, right] {
-            let bytes = alphabet
-                .unmap(part)
-                .map_err(|c| merge_bad(n, format!("{part:?} is not a byte-level token (character {c:?})")))?;
-            if !id_of.contains_key(bytes.as_slice()) {
-                return Err(merge_bad(n, format!("the merge names {part:?}, which is not a token")));
-            }
-            joined.extend_from_slice(&bytes);
-        }
+        let joined = match look_up_merge(&alphabet, &vocab, [left, right], &mut buf) {
+            Ok((_, joined)) => joined,
+            Err(HalfFault::Alphabet(half, c)) => return Err(merge_bad(n, format!("{half:?} is not a byte-level token (character {c:?})"))),
+            Err(HalfFault::Unknown(half)) => return Err(merge_bad(n, format!("the merge names {half:?}, which is not a token"))),
+        };
         let expected = 256 + made;
-        match id_of.get(joined.as_slice()) {
-            Some(&id) if id as usize == expected => {}
-            found => {
-                let spelled = alphabet.remap(&joined);
-                let found = match found {
-                    Some(id) => format!("encoder.json gives {spelled:?} id {id}"),
-                    None => format!("encoder.json has no token {spelled:?}"),
-                };
-                return Err(merge_bad(n, format!("merge {line:?} should make token {expected}, but {found}")));
-            }
+        if joined != Some(expected as u32) {
+            let spelled = alphabet.remap(&buf);
+            let found = match joined {
+                Some(id) => format!("encoder.json gives {spelled:?} id {id}"),
+                None => format!("encoder.json has no token {spelled:?}"),
+            };
+            return Err(merge_bad(n, format!("merge {line:?} should make token {expected}, but {found}")));
         }
         made += 1;
     }
-    if made + 256 != tokens.len() {
-        let expected = tokens.len().saturating_sub(256);
-        return Err(merge_bad(0, format!("{made} merges for {} tokens (expected {expected}; truncated?)", tokens.len())));
+    let n_tokens = vocab.tokens.len();
+    if made + 256 != n_tokens {
+        let expected = n_tokens.saturating_sub(256);
+        return Err(merge_bad(0, format!("{made} merges for {n_tokens} tokens (expected {expected}; truncated?)")));
     }
-    drop(id_of);
-    let pre = Pretokenizer::new(pattern)?;
-    let vocab = Vocab::new(tokens, specials, encoder_src)?;
     Tokenizer::new(vocab, pre)
 }
 
@@ -285,11 +302,9 @@ pub fn split_huggingface<'a>(doc: &'a [u8], source: &str) -> Result<(HfModel<'a>
         Some(raw) => serde_json::from_str(raw.get()).map_err(|_| bad("model.merges is not a list".into()))?,
     };
     let value = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).expect("checked by the parse above");
-    let model: serde_json::Map<String, Value> = model.into_iter().map(|(k, raw)| (k, value(raw))).collect();
-    let rest: serde_json::Map<String, Value> = top
-        .into_iter()
-        .map(|(k, raw)| if k == "model" { (k, Value::Object(model.clone())) } else { (k, value(raw)) })
-        .collect();
+    let model = Value::Object(model.into_iter().map(|(k, raw)| (k, value(raw))).collect());
+    let mut rest: serde_json::Map<String, Value> = top.into_iter().filter(|(k, _)| k != "model").map(|(k, raw)| (k, value(raw))).collect();
+    rest.insert("model".into(), model);
     Ok((HfModel { vocab, merges }, Value::Object(rest).to_string()))
 }
 
@@ -342,14 +357,12 @@ pub fn from_hf_model(model: HfModel<'_>, added: Vec<(String, u32)>, pattern: &st
         let (left, right) = merge_halves(merge).ok_or_else(|| {
             bad(format!("merge {k}: expected 'LEFT RIGHT' or [LEFT, RIGHT], found {}", prefix(merge.get().as_bytes(), 60)))
         })?;
-        buf.clear();
-        let mut ids = [0u32; 2];
-        for (slot, part) in ids.iter_mut().zip([&*left, &*right]) {
-            let start = buf.len();
-            alphabet.unmap_into(part, &mut buf).map_err(|c| bad(format!("merge {k}: {part:?} is not a byte-level token (character {c:?})")))?;
-            *slot = vocab.token_id(&buf[start..]).ok_or_else(|| bad(format!("merge {k} names {part:?}, which is not in the vocab")))?;
-        }
-        let made = vocab.token_id(&buf).ok_or_else(|| bad(format!("merge {k} makes {:?}, which is not in the vocab", alphabet.remap(&buf))))?;
+        let (ids, made) = match look_up_merge(&alphabet, vocab, [&left, &right], &mut buf) {
+            Ok(found) => found,
+            Err(HalfFault::Alphabet(half, c)) => return Err(bad(format!("merge {k}: {half:?} is not a byte-level token (character {c:?})"))),
+            Err(HalfFault::Unknown(half)) => return Err(bad(format!("merge {k} names {half:?}, which is not in the vocab"))),
+        };
+        let made = made.ok_or_else(|| bad(format!("merge {k} makes {:?}, which is not in the vocab", alphabet.remap(&buf))))?;
         if made < last {
             return Err(bad(format!("merge {k}: merges are not in id order; only vocabularies whose ids follow the merges load")));
         }
