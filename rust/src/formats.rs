@@ -16,6 +16,9 @@
 //! A file of a few lines can spell enormous tokens (each merge may double the longest one), so
 //! the reader refuses a file whose tokens would take more than [`MAX_TOKEN_BYTES`] in all.
 
+// The example above shows a merge line as written, with its tab.
+#![allow(clippy::tabs_in_doc_comments)]
+
 use crate::encode::Tokenizer;
 use crate::error::{Error, Result};
 use crate::pretokenize::Pretokenizer;

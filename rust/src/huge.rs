@@ -61,6 +61,7 @@ unsafe fn release(ptr: NonNull<u8>, l: Layout) {
 /// has touched yet (a fresh `calloc` of many MB is mapped, not written), so the writes that
 /// fill it fault in 2 MB at a time instead of 4 KB: the array of a list of 28 million ids is
 /// 230 MB, 56,000 small faults. Only advice: the data and the block's owner are unchanged.
+#[cfg(feature = "python")]
 pub(crate) fn advise_huge(ptr: *mut u8, len: usize) {
     #[cfg(target_os = "linux")]
     {

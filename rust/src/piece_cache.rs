@@ -176,7 +176,7 @@ mod tests {
         // Many more pieces than slots, so that slots are overwritten; ids derived from the
         // bytes, so a piece given another's ids would show.
         let ids_of = |p: &[u8]| -> Vec<u32> {
-            (0..1 + p.len() % MAX_IDS + (p.len() % 3 == 0) as usize * MAX_IDS)
+            (0..1 + p.len() % MAX_IDS + p.len().is_multiple_of(3) as usize * MAX_IDS)
                 .map(|i| p.iter().map(|&b| b as u32).sum::<u32>() * 31 + i as u32)
                 .collect()
         };

@@ -324,7 +324,7 @@ impl CoreTokenizer {
             n => Some(pool(Some(n - 1))?),
         };
         let progress = Progress::default();
-        let blocks = batch_blocks(&texts, 8 << 10);
+        let blocks = batch_blocks(texts, 8 << 10);
         let next = AtomicUsize::new(0);
         let (inner, blocks, progress) = (&*self.inner, &blocks, &progress);
         let take = || blocks.get(next.fetch_add(1, Ordering::Relaxed)).filter(|_| !progress.cancelled());
@@ -643,7 +643,7 @@ impl CoreTokenizer {
         strict: bool,
         threads: Option<usize>,
         callback: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<(Vec<(String, u64)>, Vec<String>)> {
+    ) -> PyResult<crate::shards::Written> {
         let progress = Progress::default();
         let total: u64 = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
         progress.start(total);

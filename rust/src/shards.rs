@@ -154,6 +154,9 @@ impl Drop for ShardWriter<'_> {
     }
 }
 
+/// What `write_shards` reports: each shard's path and token count, and notes (files skipped).
+pub type Written = (Vec<(String, u64)>, Vec<String>);
+
 #[allow(clippy::too_many_arguments)]
 pub fn write_shards(
     tok: &Tokenizer,
@@ -164,7 +167,7 @@ pub fn write_shards(
     fingerprint: &str,
     policy: Utf8Policy,
     progress: &Progress,
-) -> Result<(Vec<(String, u64)>, Vec<String>)> {
+) -> Result<Written> {
     if shard_tokens == 0 {
         return Err(Error::Value("shard_tokens must be at least 1".into()));
     }

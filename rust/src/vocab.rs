@@ -467,7 +467,7 @@ impl Vocab {
                 let prev = at.checked_sub(1).map(|i| runs[i].0);
                 // The whole run pairs up left to right unless a pair made on the way (t t, t a,
                 // or the run before with t) would merge first.
-                let whole = rank(t, a) > t && (k < 4 || rank(t, t) > t) && prev.map_or(true, |p| rank(p, t) > t);
+                let whole = rank(t, a) > t && (k < 4 || rank(t, t) > t) && prev.is_none_or(|p| rank(p, t) > t);
                 let mut repl: Vec<(u32, usize)> = Vec::with_capacity(2);
                 if whole {
                     repl.push((t, k / 2));
