@@ -10,7 +10,7 @@ The same files, on all cores, three ways per round (rounds interleaved, median o
                  encoder alone, no reading or writing, the speed the shards should reach
   tiktoken       the same job done with tiktoken as a training script would: read the files,
                  `encode_ordinary_batch(texts, num_threads=cores)`, append <|endoftext|> to each,
-                 and write the ids with numpy in the shards' dtype
+                 and write the ids with numpy in the shards' dtype (not synced to disk)
 
 Inputs: the Python standard library's source (every *.py file, about 30 MB, on every machine),
 and the mixed corpus of `long.py` as one file (English, code, Chinese; --size). Before timing, the
@@ -126,7 +126,7 @@ def main() -> None:
     body = f"""## Token shards: `bpe encode FILES -o DIR` against the encoder alone
 
 Machine: {machine()}. Command: `{command_line()}`. Measured: {bpe_build()}; tiktoken {version("tiktoken")}.
-All {cores()} cores; median of {args.repeat} rounds, each running every way once untimed and once timed; MB/s of the files' bytes; piece caches emptied before every run of ours. "write_shards": `Tokenizer.write_shards` (read, encode each file as a document followed by <|endoftext|>, write the shards and their sidecars, publish them atomically); "command": `bpe encode -t TOK FILES -o DIR -q`, the whole process (Python's start and the tokenizer's load included); "in memory": `encode_ordinary_batch` on the texts read beforehand (no reading or writing); "tiktoken": the same job done with tiktoken (read the files, `encode_ordinary_batch(num_threads={cores()})`, <|endoftext|> after each, `numpy.tofile` in the shards' dtype). Inputs: the Python standard library's `*.py` files; the mixed corpus as one file ({info}).
+All {cores()} cores; median of {args.repeat} rounds, each running every way once untimed and once timed; MB/s of the files' bytes; piece caches emptied before every run of ours. "write_shards": `Tokenizer.write_shards` (read, encode each file as a document followed by <|endoftext|>, write the shards, sync each to disk and publish it atomically with its sidecar); "command": `bpe encode -t TOK FILES -o DIR -q`, the whole process (Python's start and the tokenizer's load included); "in memory": `encode_ordinary_batch` on the texts read beforehand (no reading or writing); "tiktoken": the same job done with tiktoken (read the files, `encode_ordinary_batch(num_threads={cores()})`, <|endoftext|> after each, `numpy.tofile` in the shards' dtype, not synced to disk). Inputs: the Python standard library's `*.py` files; the mixed corpus as one file ({info}).
 
 {markdown_table(["input", "size", "vocabulary", "write_shards, MB/s", "command, MB/s", "in memory, MB/s", "write_shards / in memory", "tiktoken, same job, MB/s", "write_shards / tiktoken"], rows)}
 

@@ -202,3 +202,23 @@ def test_large_files_stream_into_the_same_shards(small_tok, tmp_path):
     eot = small_tok.eot_token
     want = [i for t in texts.values() for i in small_tok.encode_ordinary(t) + [eot]]
     assert len(got) == len(want) and got == want
+
+
+def test_many_small_files_keep_their_order_across_batches(small_tok, tmp_path):
+    # Small files are encoded in batches (of at most 64 a thread) while the batch before is
+    # written; the ids must still come in the files' order, a large file's blocks among them.
+    import numpy as np
+
+    stdlib = __import__("corpora").stdlib_files()
+    paths = list(stdlib[:300])
+    big = tmp_path / "big.txt"
+    big.write_text("".join(p.read_text(errors="replace") for p in stdlib[300:700]) * 2, encoding="utf-8")
+    assert big.stat().st_size > 4 << 20
+    paths[150:150] = [big]
+    written = small_tok.write_shards(paths, tmp_path / "shards", shard_tokens=300_000, threads=2, progress=False)
+    assert len(written) > 3
+    got = np.concatenate([np.fromfile(p, dtype=np.uint16) for p, _ in written]).tolist()
+    eot = small_tok.eot_token
+    texts = [p.read_bytes().decode("utf-8", errors="replace") for p in paths]
+    want = [i for t in texts for i in small_tok.encode_ordinary(t) + [eot]]
+    assert len(got) == len(want) and got == want

@@ -187,40 +187,63 @@ pub fn write_shards(
         ShardWriter { dir: out_dir, shard_tokens, width, n_vocab, eot, fingerprint, full: Vec::new(), current: None };
     // Small files are encoded several at a time, whole; a large one is streamed in blocks cut at
     // safe points (so memory stays a few blocks, whatever the file's size or its lack of
-    // newlines), each batch of blocks encoded in parallel.
-    let batch = rayon::current_num_threads().max(1) * 4;
+    // newlines), each batch of blocks encoded in parallel. The ids of one batch are written
+    // while the next batch is encoded (`step`), so writing takes no core away from encoding for
+    // long; a batch of small files holds about a block's worth of bytes, enough documents that
+    // the threads finish it together.
+    let threads = rayon::current_num_threads().max(1);
     let replaced = std::sync::atomic::AtomicU64::new(0); // reported by `bpe count`, not here
     let notes = std::sync::Mutex::new(Vec::new());
-    let encode_small = |small: &mut Vec<&PathBuf>, writer: &mut ShardWriter| -> Result<()> {
-        let docs: Vec<Vec<u32>> = small
-            .par_iter()
-            .map(|p| {
-                let Some(text) = read_document(p, policy, &replaced, &notes)? else {
-                    progress.add(std::fs::metadata(p).map_or(0, |m| m.len()));
-                    return Ok(Vec::new()); // skipped: no document, no end-of-text
-                };
-                let mut ids = tok.encode_ordinary_in(&text, progress)?; // adds the bytes done
-                ids.extend(eot);
-                Ok(ids)
-            })
-            .collect::<Result<_>>()?;
-        small.clear();
-        docs.iter().try_for_each(|ids| writer.push(ids))
+    // Ids encoded and not yet written, in order.
+    let mut pending: Vec<Vec<u32>> = Vec::new();
+    let step = |writer: &mut ShardWriter,
+                pending: &mut Vec<Vec<u32>>,
+                encode: &(dyn Fn() -> Result<Vec<Vec<u32>>> + Sync)|
+     -> Result<()> {
+        let done = std::mem::take(pending);
+        let (wrote, next) = rayon::join(|| done.iter().try_for_each(|ids| writer.push(ids)), encode);
+        wrote?;
+        *pending = next?;
+        Ok(())
+    };
+    let encode_small = |small: &mut Vec<&PathBuf>, writer: &mut ShardWriter, pending: &mut Vec<Vec<u32>>| -> Result<()> {
+        if small.is_empty() {
+            return Ok(());
+        }
+        let files = std::mem::take(small);
+        step(writer, pending, &|| {
+            files
+                .par_iter()
+                .map(|p| {
+                    let Some(text) = read_document(p, policy, &replaced, &notes)? else {
+                        progress.add(std::fs::metadata(p).map_or(0, |m| m.len()));
+                        return Ok(Vec::new()); // skipped: no document, no end-of-text
+                    };
+                    let mut ids = tok.encode_ordinary_in(&text, progress)?; // adds the bytes done
+                    ids.extend(eot);
+                    Ok(ids)
+                })
+                .collect()
+        })
     };
     let mut small: Vec<&PathBuf> = Vec::new();
+    let mut small_bytes = 0u64;
     for path in paths {
         if progress.cancelled() {
             return Err(Error::Interrupted);
         }
-        let large = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > BLOCK as u64);
-        if !large {
+        let len = std::fs::metadata(path).map_or(0, |m| if m.is_file() { m.len() } else { 0 });
+        if len <= BLOCK as u64 {
             small.push(path);
-            if small.len() >= batch {
-                encode_small(&mut small, &mut writer)?;
+            small_bytes += len;
+            if small_bytes >= BLOCK as u64 || small.len() >= threads * 64 {
+                encode_small(&mut small, &mut writer, &mut pending)?;
+                small_bytes = 0;
             }
             continue;
         }
-        encode_small(&mut small, &mut writer)?; // the files before it come first
+        encode_small(&mut small, &mut writer, &mut pending)?; // the files before it come first
+        small_bytes = 0;
         let mut first = true;
         let mut skipped = false;
         for_each_block_batch(path, &tok.pre, |blocks| {
@@ -232,21 +255,23 @@ pub fn write_shards(
                 skipped = true;
                 return Ok(false);
             }
-            let parts: Vec<Vec<u32>> = blocks
-                .par_iter()
-                .map(|(offset, block)| {
-                    let text = decode_block(block, path, *offset, policy, &replaced)?;
-                    tok.encode_ordinary_in(&text, progress)
-                })
-                .collect::<Result<_>>()?;
-            parts.iter().try_for_each(|ids| writer.push(ids))?;
+            step(&mut writer, &mut pending, &|| {
+                blocks
+                    .par_iter()
+                    .map(|(offset, block)| {
+                        let text = decode_block(block, path, *offset, policy, &replaced)?;
+                        tok.encode_ordinary_in(&text, progress)
+                    })
+                    .collect()
+            })?;
             Ok(true)
         })?;
         if !skipped {
-            writer.push(eot.as_slice())?;
+            pending.push(eot.into_iter().collect());
         }
     }
-    encode_small(&mut small, &mut writer)?;
+    encode_small(&mut small, &mut writer, &mut pending)?;
+    pending.iter().try_for_each(|ids| writer.push(ids))?;
     let written = writer.finish()?;
     // Shards left from an earlier, longer run in the same folder would be read as part of this one.
     let mut stale = written.len();
