@@ -92,7 +92,7 @@ def main() -> None:
                 tok.write_shards(files, out, progress=False)
                 want = [i for t in tok.encode_ordinary_batch(texts) for i in (*t, eot)]
                 got = read_shards(out)
-                check = f"{label}, {vocab}: {len(kept):,} files ({len(files) - len(kept)} skipped as binary), {len(got):,} ids; the shards "
+                check = f"{label}, {vocab}: {len(kept):,} file{'s' if len(kept) != 1 else ''} ({len(files) - len(kept)} skipped as binary), {len(got):,} ids; the shards "
                 check += ("equal" if got == want else "**differ from**") + " `encode_ordinary` of each file plus <|endoftext|>"
                 if theirs is not None:
                     same = [i for t in theirs.encode_ordinary_batch(texts) for i in (*t, eot)] == want
@@ -109,7 +109,7 @@ def main() -> None:
                 command = [str(Path(sys.executable).with_name("bpe")), "encode", "-t", str(tok_file), "-o", str(out), "-q",
                            *map(str, files)]
                 jobs = {"shards": lambda: tok.write_shards(files, out, progress=False),
-                        "command": lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL),
+                        "command": lambda: subprocess.run(command, check=True, capture_output=True),
                         "memory": lambda: tok.encode_ordinary_batch(texts)}
                 if theirs is not None:
                     jobs["tiktoken"] = tiktoken_job
