@@ -141,6 +141,22 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def provenance(*peers: tuple[str, str]) -> str:
+    """The opening line of a section: the machine, the command, and what was measured (this
+    build of `bpe`, then each peer's version, from (label, distribution) pairs)."""
+    line = f"Machine: {machine()}. Command: `{command_line()}`. Measured: {bpe_build()}"
+    if peers:
+        line += "; " + ", ".join(f"{label} {version(dist)}" for label, dist in peers)
+    return line + "."
+
+
+def publish(name: str, body: str, write: bool) -> None:
+    """Print a section, and put it into RESULTS.md as section ``name`` when ``write``."""
+    print(body)
+    if write:
+        write_section(name, body)
+
+
 def write_section(name: str, body: str, path: Path = RESULTS) -> None:
     """Put ``body`` into ``path`` between ``<!-- begin NAME -->`` / ``<!-- end NAME -->``,
     replacing that section if it is there and appending it if not; other sections stay."""

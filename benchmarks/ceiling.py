@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import encode  # noqa: E402
-from _common import bpe_build, command_line, fmt_size, machine, markdown_table, write_section  # noqa: E402
+from _common import fmt_size, markdown_table, provenance, publish  # noqa: E402
 
 
 def worker(vocab: str, path: str, rounds: int) -> None:
@@ -82,7 +82,7 @@ def main() -> None:
             print(*rows[-1], flush=True)
     body = f"""## Two cores at most: the ceiling for batch scaling
 
-Machine: {machine()}. Command: `{command_line()}`. Measured: {bpe_build()}.
+{provenance()}
 Each text ({fmt_size(1_000_000)}) as ~4 KB documents, one `encode_ordinary` call each, as in `encode.py`'s documents column:
 in one process pinned to core 0, then in two processes at once, pinned to cores 0 and 1. MB/s is each worker's median of
 {args.rounds} rounds, best of {args.repeat} alternations; "together" sums the two workers. Nothing is shared but the machine,
@@ -90,9 +90,7 @@ so together / alone bounds what any batch code can reach on it.
 
 {markdown_table(["vocabulary", "text", "alone MB/s", "together MB/s", "together / alone"], rows)}
 """
-    print(body)
-    if not args.no_write:
-        write_section("ceiling", body)
+    publish("ceiling", body, not args.no_write)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import encode  # noqa: E402
 import vocabs  # noqa: E402
-from _common import (bpe_build, command_line, interleaved_medians, machine, markdown_table,  # noqa: E402
-                     version, write_section)
+from _common import interleaved_medians, markdown_table, provenance, publish  # noqa: E402
 
 
 def loaders(vocab: str, bpe_file: Path) -> dict:
@@ -84,14 +83,12 @@ def main() -> None:
               "bpe, the same tokenizer.json"]
     body = f"""## Loading a tokenizer from its file
 
-Machine: {machine()}. Command: `{command_line()}`. Measured: {bpe_build()}; tiktoken {version("tiktoken")}, HF tokenizers {version("tokenizers")}.
+{provenance(("tiktoken", "tiktoken"), ("HF tokenizers", "tokenizers"))}
 Milliseconds to load the vocabulary from its file (median of {args.repeat} rounds in one process, every loader in turn; in brackets how many times faster than tiktoken, or for the last column than HF tokenizers reading the same file). "tiktoken's file" is the `.tiktoken` rank file (cl100k, o200k) or GPT-2's encoder.json + vocab.bpe, the very file tiktoken reads.
 
 {markdown_table(header, rows)}
 """
-    print(body)
-    if not args.no_write:
-        write_section("load", body)
+    publish("load", body, not args.no_write)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import encode  # noqa: E402
-from _common import (bpe_build, command_line, cores, fmt_size, interleaved_medians, machine,  # noqa: E402
-                     markdown_table, parse_size, version, write_section)
+from _common import (cores, fmt_size, interleaved_medians, markdown_table, parse_size, provenance,  # noqa: E402
+                     publish)
 
 
 def checksum(ids: list) -> int:
@@ -103,16 +103,14 @@ def main() -> None:
         print(*rows[-1], flush=True)
     body = f"""## One long string: {fmt_size(nbytes)} in one call
 
-Machine: {machine()}. Command: `{command_line()}`. Measured: {bpe_build()}; tiktoken {version("tiktoken")}.
+{provenance(("tiktoken", "tiktoken"))}
 The mixed corpus ({info}) encoded on {cores()} cores as one `encode_ordinary` call, and as ~4 KB documents (cut at line ends) in one `encode_ordinary_batch` call, in alternating rounds (median of {args.repeat}); and as one call in a process pinned to one core. MB/s; piece caches emptied before every run.
 
 {markdown_table(["vocabulary", "one call, MB/s", "documents in a batch, MB/s", "one call / batch", "one call on one thread, MB/s", "cores' gain"], rows)}
 
 Ids: {"; ".join(checks)}.
 """
-    print(body)
-    if not args.no_write:
-        write_section("long", body)
+    publish("long", body, not args.no_write)
 
 
 if __name__ == "__main__":

@@ -35,8 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import encode  # noqa: E402
-from _common import (bpe_build, command_line, cores, fmt_size, interleaved_medians, machine,  # noqa: E402
-                     markdown_table, parse_size, version, write_section)
+from _common import (cores, fmt_size, interleaved_medians, markdown_table, parse_size, provenance,  # noqa: E402
+                     publish)
 
 
 def stdlib_files() -> list[Path]:
@@ -125,16 +125,14 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     body = f"""## Token shards: `bpe encode FILES -o DIR` against the encoder alone
 
-Machine: {machine()}. Command: `{command_line()}`. Measured: {bpe_build()}; tiktoken {version("tiktoken")}.
+{provenance(("tiktoken", "tiktoken"))}
 All {cores()} cores; median of {args.repeat} rounds, each running every way once untimed and once timed; MB/s of the files' bytes; piece caches emptied before every run of ours. "write_shards": `Tokenizer.write_shards` (read, encode each file as a document followed by <|endoftext|>, write the shards, sync each to disk and publish it atomically with its sidecar); "command": `bpe encode -t TOK FILES -o DIR -q`, the whole process (Python's start and the tokenizer's load included); "in memory": `encode_ordinary_batch` on the texts read beforehand (no reading or writing); "tiktoken": the same job done with tiktoken (read the files, `encode_ordinary_batch(num_threads={cores()})`, <|endoftext|> after each, `numpy.tofile` in the shards' dtype, not synced to disk). Inputs: the Python standard library's `*.py` files; the mixed corpus as one file ({info}).
 
 {markdown_table(["input", "size", "vocabulary", "write_shards, MB/s", "command, MB/s", "in memory, MB/s", "write_shards / in memory", "tiktoken, same job, MB/s", "write_shards / tiktoken"], rows)}
 
 Ids: {"; ".join(checks)}.
 """
-    print(body)
-    if not args.no_write:
-        write_section("shards", body)
+    publish("shards", body, not args.no_write)
 
 
 if __name__ == "__main__":
