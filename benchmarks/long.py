@@ -53,12 +53,19 @@ def one_thread(vocab: str, path: str, repeat: int) -> None:
     print(json.dumps({"n": len(ids), "crc": crc, "seconds": times["one"]}))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The options this script shares with shards.py: the mixed corpus's size, the vocabularies,
+    the rounds, and --no-write."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--size", default="100MB", help="bytes of the mixed corpus (default 100MB)")
     ap.add_argument("--vocab", nargs="+", default=["o200k_base"], choices=list(encode.vocabs.ENCODINGS))
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    return ap
+
+
+def main() -> None:
+    ap = arguments(__doc__)
     ap.add_argument("--one-thread", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one_thread:

@@ -24,7 +24,6 @@ benchmarks/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -35,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import encode  # noqa: E402
+import long  # noqa: E402
 from _common import (cores, fmt_size, interleaved_medians, markdown_table, parse_size, provenance,  # noqa: E402
                      publish)
 
@@ -57,12 +57,7 @@ def read_shards(folder: Path) -> list[int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--size", default="100MB", help="bytes of the mixed corpus file (default 100MB)")
-    ap.add_argument("--vocab", nargs="+", default=["o200k_base"], choices=list(encode.vocabs.ENCODINGS))
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
-    args = ap.parse_args()
+    args = long.arguments(__doc__).parse_args()
 
     import numpy as np
 
