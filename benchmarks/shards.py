@@ -28,22 +28,15 @@ import json
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import corpus  # noqa: E402
 import encode  # noqa: E402
 import long  # noqa: E402
 from _common import (cores, fmt_size, interleaved_medians, markdown_table, parse_size, provenance,  # noqa: E402
                      publish)
-
-
-def stdlib_files() -> list[Path]:
-    """Every *.py file of the standard library (site-packages left out), sorted."""
-    root = Path(sysconfig.get_paths()["stdlib"])
-    return [p for p in sorted(root.rglob("*.py"))
-            if p.is_file() and not {"site-packages", "dist-packages"} & set(p.relative_to(root).parts)]
 
 
 def read_shards(folder: Path) -> list[int]:
@@ -64,7 +57,7 @@ def main() -> None:
     import bpe
 
     mixed, info = encode.text_file("mixed", "mixed", parse_size(args.size))
-    inputs = {"stdlib": stdlib_files(), "mixed": [mixed]}
+    inputs = {"stdlib": [p for p, _ in corpus._stdlib_files()], "mixed": [mixed]}
     rows, checks = [], []
     work = Path(tempfile.mkdtemp(prefix="bpe-shards-"))
     try:
@@ -83,11 +76,12 @@ def main() -> None:
                 kept = [(p, d) for p, d in zip(files, datas) if b"\0" not in d[:8192]]
                 texts = [d.decode("utf-8", errors="replace") for _, d in kept]
                 nbytes = sum(len(d) for _, d in kept)
+                n_files = f"{len(kept):,} file{'s' if len(kept) != 1 else ''}"
                 out = work / "out"
                 tok.write_shards(files, out, progress=False)
                 want = [i for t in tok.encode_ordinary_batch(texts) for i in (*t, eot)]
                 got = read_shards(out)
-                check = f"{label}, {vocab}: {len(kept):,} file{'s' if len(kept) != 1 else ''} ({len(files) - len(kept)} skipped as binary), {len(got):,} ids; the shards "
+                check = f"{label}, {vocab}: {n_files} ({len(files) - len(kept)} skipped as binary), {len(got):,} ids; the shards "
                 check += ("equal" if got == want else "**differ from**") + " `encode_ordinary` of each file plus <|endoftext|>"
                 if theirs is not None:
                     same = [i for t in theirs.encode_ordinary_batch(texts) for i in (*t, eot)] == want
@@ -111,7 +105,7 @@ def main() -> None:
                 forget = {k: bpe._core.clear_piece_caches for k in ("shards", "memory")}
                 times = interleaved_medians(jobs, args.repeat, forget)
                 mbs = {k: nbytes / s / 1e6 for k, s in times.items()}
-                size = f"{fmt_size(nbytes)} in {len(kept):,} file{'s' if len(kept) > 1 else ''}"
+                size = f"{fmt_size(nbytes)} in {n_files}"
                 tk = (f"{mbs['tiktoken']:.1f}", f"{mbs['shards'] / mbs['tiktoken']:.2f}x") if "tiktoken" in mbs else ("–", "–")
                 rows.append([label, size, vocab, f"{mbs['shards']:.1f}", f"{mbs['command']:.1f}", f"{mbs['memory']:.1f}",
                              f"{mbs['shards'] / mbs['memory']:.2f}", *tk])
