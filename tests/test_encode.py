@@ -165,6 +165,92 @@ def test_long_text_is_split_without_changing_ids(small_tok):
     assert small_tok.count(text, disallowed_special=()) == len(ids)
 
 
+def _many_ids_per_byte(n: int) -> str:
+    import random
+
+    rng = random.Random(7)
+    return "".join(rng.choice("!#$%&()*+,-./:;<=>?@[]^_{|}~ \n\u00e9\u4e2d") for _ in range(n))
+
+
+def test_long_text_of_many_ids_per_byte(small_tok):
+    # A text of 2 MB or more goes straight into one list made room for ahead (one id per
+    # byte or so here): it must hold the ids of the one-thread encoder, each with its own
+    # reference, and no more room than an eighth to spare.
+    import sys
+
+    text = _many_ids_per_byte(2_500_000)
+    ids = small_tok.encode_ordinary(text)
+    (whole,) = small_tok.encode_batch([text], threads=1, disallowed_special=())
+    assert ids == whole
+    assert len(ids) > len(text.encode()) // 3
+    assert sys.getsizeof(ids) <= sys.getsizeof([]) + 8 * (len(ids) + len(ids) // 8)
+    ids.append(-1)  # a list like any other
+    assert ids[:-1] == whole
+    x = max(set(ids[:1000]), key=ids.count)
+    held = sys.getrefcount(x)
+    del ids
+    assert sys.getrefcount(x) == held - whole.count(x)
+
+
+def test_long_text_where_room_for_all_ids_is_refused(small_tok, tmp_path):
+    # Where the address space for one id per byte is refused (a limit on it, here), a long text
+    # is encoded as a shorter one is, a list per part, joined: the same ids.
+    import subprocess
+    import sys
+
+    text = ""
+    for p in __import__("corpora").stdlib_files():
+        text += p.read_text(errors="replace")
+        if len(text) > 8_000_000:
+            break
+    (tmp_path / "text.txt").write_text(text, encoding="utf-8")
+    small_tok.save(tmp_path / "tok.bpe")
+    code = (
+        "import resource, sys, numpy as np, bpe\n"
+        "tok = bpe.load(sys.argv[1])\n"
+        "text = open(sys.argv[2], encoding='utf-8').read()\n"
+        "tok.encode_ordinary(text[:3_000_000])\n"
+        "used = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        "n = len(text.encode())\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (used + 15 * n // 2, resource.RLIM_INFINITY))\n"
+        "try:\n"
+        "    bytearray(8 * n)\n"
+        "    sys.exit('the limit did not refuse room for one id per byte')\n"
+        "except MemoryError:\n"
+        "    pass\n"
+        "ids = tok.encode_ordinary(text)\n"
+        "np.save(sys.argv[3], np.array(ids, dtype=np.uint32))\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "tok.bpe"), str(tmp_path / "text.txt"), str(tmp_path / "ids.npy")],
+                   check=True)
+    assert np.load(tmp_path / "ids.npy").tolist() == small_tok.encode_ordinary(text)
+
+
+def test_long_text_on_one_thread_gives_the_same_ids(small_tok, tmp_path):
+    # With one thread (RAYON_NUM_THREADS=1), a long text takes the path that does not spread its
+    # parts over threads: the same ids as on all threads.
+    import subprocess
+    import sys
+
+    text = "".join(p.read_text(errors="replace") for p in __import__("corpora").stdlib_files()[:120])
+    assert len(text.encode()) > 1 << 20
+    (tmp_path / "text.txt").write_text(text, encoding="utf-8")
+    small_tok.save(tmp_path / "tok.bpe")
+    code = (
+        "import sys, numpy as np, bpe\n"
+        "tok = bpe.load(sys.argv[1])\n"
+        "ids = tok.encode_ordinary(open(sys.argv[2], encoding='utf-8').read())\n"
+        "assert type(ids) is list\n"
+        "np.save(sys.argv[3], np.array(ids, dtype=np.uint32))\n"
+    )
+    env = {**__import__("os").environ, "RAYON_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "tok.bpe"), str(tmp_path / "text.txt"), str(tmp_path / "ids.npy")],
+                   env=env, check=True)
+    one_thread = np.load(tmp_path / "ids.npy").tolist()
+    assert one_thread == small_tok.encode_ordinary(text)
+    assert small_tok.decode(one_thread) == text
+
+
 def test_numpy(small_tok):
     arr = small_tok.encode_to_numpy("hello world, hello numpy")
     assert arr.dtype == np.uint16
