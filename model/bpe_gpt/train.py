@@ -263,10 +263,19 @@ def train(cfg: TrainConfig, tokenizer=None) -> dict:
             its fingerprint, and validation reports bits per byte from its token bytes.
     """
     ctx, device = init_distributed(cfg.device)
+    finished = False
     try:
-        return _train(cfg, tokenizer, ctx, device)
+        result = _train(cfg, tokenizer, ctx, device)
+        finished = True
+        return result
     finally:
         if ctx.owns_group:
+            if finished:
+                # Every rank is past its last collective before any tears its group down: a rank
+                # whose gloo threads were still at work when the other left was seen to abort
+                # ("terminate called without an active exception"). Not after a failure, where
+                # the other ranks may never get here.
+                dist.barrier()
             dist.destroy_process_group()
 
 
