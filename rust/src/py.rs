@@ -261,6 +261,10 @@ fn run_job<T: Send>(
 /// mapping every time; from 2 MB on, the other way round, by 20-30%).
 const IN_PLACE_MIN: usize = 2 << 20;
 
+/// The longest a batch holds the GIL at a stretch while other threads may wait for it
+/// (CPython's default switch interval).
+const GIL_TURN: Duration = Duration::from_millis(5);
+
 /// Texts at least this long are encoded beside a polling loop, so Ctrl-C stops them.
 const INTERRUPTIBLE_MIN: usize = 1 << 22;
 
@@ -486,10 +490,22 @@ impl CoreTokenizer {
         // This thread's part: turn finished blocks into lists, or encode one when none is ready.
         let mut run_here = || {
             let mut last_check = std::time::Instant::now();
+            // When the GIL was last let go.
+            let mut held_since = std::time::Instant::now();
             loop {
                 let ready = rx.lock().unwrap().try_recv(); // the guard must not outlive this line
                 match ready {
-                    Ok(block) => convert(block, &mut failure),
+                    Ok(block) => {
+                        convert(block, &mut failure);
+                        // While the workers keep finishing blocks, this thread converts one after
+                        // another with the GIL: let other Python threads have it at least as often
+                        // as CPython's own switch interval would (a thread that has waited that
+                        // long is handed the GIL when it is let go).
+                        if held_since.elapsed() >= GIL_TURN {
+                            py.allow_threads(|| ());
+                            held_since = std::time::Instant::now();
+                        }
+                    }
                     Err(mpsc::TryRecvError::Empty) => {
                         // Nothing finished: encode a block here, or wait for the workers' last ones.
                         let own = if failure.is_none() { take() } else { None };
@@ -497,6 +513,7 @@ impl CoreTokenizer {
                             Some(r) => Ok(py.allow_threads(|| encode(r))),
                             None => py.allow_threads(|| rx.lock().unwrap().recv_timeout(Duration::from_millis(100))),
                         };
+                        held_since = std::time::Instant::now();
                         match got {
                             Ok(block) => convert(block, &mut failure),
                             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -506,7 +523,11 @@ impl CoreTokenizer {
                     Err(mpsc::TryRecvError::Disconnected) => {
                         // The workers are done; any blocks left are this thread's.
                         match take() {
-                            Some(r) if failure.is_none() => convert(py.allow_threads(|| encode(r)), &mut failure),
+                            Some(r) if failure.is_none() => {
+                                let block = py.allow_threads(|| encode(r));
+                                held_since = std::time::Instant::now();
+                                convert(block, &mut failure)
+                            }
                             _ => break,
                         }
                     }
