@@ -192,23 +192,36 @@ def test_long_text_of_many_ids_per_byte(small_tok):
     assert sys.getrefcount(x) == held - whole.count(x)
 
 
-def test_long_text_where_room_for_all_ids_is_refused(small_tok, tmp_path):
-    # Where the address space for one id per byte is refused (a limit on it, here), a long text
-    # is encoded as a shorter one is, a list per part, joined: the same ids.
+def _ids_in_a_child(tok, text: str, tmp_path, body: str, env=None) -> list:
+    """The ids `body` leaves in `ids`, run in a new Python process that has `tok` as `tok` and
+    `text` as `text` (both read from files)."""
     import subprocess
     import sys
 
+    (tmp_path / "text.txt").write_text(text, encoding="utf-8")
+    tok.save(tmp_path / "tok.bpe")
+    code = (
+        "import sys, numpy as np, bpe\n"
+        "tok = bpe.load(sys.argv[1])\n"
+        "text = open(sys.argv[2], encoding='utf-8').read()\n"
+        + body
+        + "np.save(sys.argv[3], np.array(ids, dtype=np.uint32))\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "tok.bpe"), str(tmp_path / "text.txt"), str(tmp_path / "ids.npy")],
+                   env=env, check=True)
+    return np.load(tmp_path / "ids.npy").tolist()
+
+
+def test_long_text_where_room_for_all_ids_is_refused(small_tok, tmp_path):
+    # Where the address space for one id per byte is refused (a limit on it, here), a long text
+    # is encoded as a shorter one is, a list per part, joined: the same ids.
     text = ""
     for p in __import__("corpora").stdlib_files():
         text += p.read_text(errors="replace")
         if len(text) > 8_000_000:
             break
-    (tmp_path / "text.txt").write_text(text, encoding="utf-8")
-    small_tok.save(tmp_path / "tok.bpe")
-    code = (
-        "import resource, sys, numpy as np, bpe\n"
-        "tok = bpe.load(sys.argv[1])\n"
-        "text = open(sys.argv[2], encoding='utf-8').read()\n"
+    body = (
+        "import resource\n"
         "tok.encode_ordinary(text[:3_000_000])\n"
         "used = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
         "n = len(text.encode())\n"
@@ -219,34 +232,19 @@ def test_long_text_where_room_for_all_ids_is_refused(small_tok, tmp_path):
         "except MemoryError:\n"
         "    pass\n"
         "ids = tok.encode_ordinary(text)\n"
-        "np.save(sys.argv[3], np.array(ids, dtype=np.uint32))\n"
     )
-    subprocess.run([sys.executable, "-c", code, str(tmp_path / "tok.bpe"), str(tmp_path / "text.txt"), str(tmp_path / "ids.npy")],
-                   check=True)
-    assert np.load(tmp_path / "ids.npy").tolist() == small_tok.encode_ordinary(text)
+    assert _ids_in_a_child(small_tok, text, tmp_path, body) == small_tok.encode_ordinary(text)
 
 
 def test_long_text_on_one_thread_gives_the_same_ids(small_tok, tmp_path):
     # With one thread (RAYON_NUM_THREADS=1), a long text takes the path that does not spread its
     # parts over threads: the same ids as on all threads.
-    import subprocess
-    import sys
+    import os
 
     text = "".join(p.read_text(errors="replace") for p in __import__("corpora").stdlib_files()[:120])
     assert len(text.encode()) > 1 << 20
-    (tmp_path / "text.txt").write_text(text, encoding="utf-8")
-    small_tok.save(tmp_path / "tok.bpe")
-    code = (
-        "import sys, numpy as np, bpe\n"
-        "tok = bpe.load(sys.argv[1])\n"
-        "ids = tok.encode_ordinary(open(sys.argv[2], encoding='utf-8').read())\n"
-        "assert type(ids) is list\n"
-        "np.save(sys.argv[3], np.array(ids, dtype=np.uint32))\n"
-    )
-    env = {**__import__("os").environ, "RAYON_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-c", code, str(tmp_path / "tok.bpe"), str(tmp_path / "text.txt"), str(tmp_path / "ids.npy")],
-                   env=env, check=True)
-    one_thread = np.load(tmp_path / "ids.npy").tolist()
+    body = "ids = tok.encode_ordinary(text)\nassert type(ids) is list\n"
+    one_thread = _ids_in_a_child(small_tok, text, tmp_path, body, env={**os.environ, "RAYON_NUM_THREADS": "1"})
     assert one_thread == small_tok.encode_ordinary(text)
     assert small_tok.decode(one_thread) == text
 
