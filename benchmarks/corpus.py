@@ -105,7 +105,11 @@ def _write_texts(name: str, texts) -> None:
 def _gcide() -> None:
     # dictzip (.dz) is gzip with an index in an extra field: gzip reads it as it is.
     dz = _deb("dict-gcide") / "usr/share/dictd/gcide.dict.dz"
-    _write_texts("gcide", [gzip.decompress(dz.read_bytes())])
+    # The dictionary is UTF-8 but for three stray Windows-1252 bytes (0x92 for a right quote,
+    # 0xE7, 0xB9); they are read as Windows-1252, so every corpus is valid UTF-8.
+    text = gzip.decompress(dz.read_bytes()).decode("utf-8", errors="surrogateescape")
+    text = re.sub("[\udc80-\udcff]", lambda m: bytes([ord(m[0]) - 0xDC00]).decode("cp1252", "replace"), text)
+    _write_texts("gcide", [text.encode("utf-8")])
 
 
 def _pydoc() -> None:
