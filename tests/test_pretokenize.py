@@ -56,6 +56,20 @@ def test_any_text(name, text):
     check(name, text)
 
 
+# Longer texts, made of fragments that hold the corners of the patterns, so that pieces cross
+# the 64-byte blocks the o200k scanner reads at a time.
+FRAGMENTS = ["the", " cat", "Sat", "ON", "aB", " ", "  ", "\t", "\n", "\n\n", "\r\n", ".\n", ".\n/", "\n/*",
+             " */", "//", "'s", "'LL", "'re", "don't", "0x1f", "12345", "(", ")", ", ", "!?", "\x00", "é",
+             "中文", "\xa0", "\u2014", "\u3000", "\u0301", "ǅ", "٣"]
+long_text = st.lists(st.sampled_from(FRAGMENTS), max_size=120).map("".join)
+
+
+@pytest.mark.parametrize("name", sorted(ORACLES))
+@given(text=long_text)
+def test_long_text(name, text):
+    check(name, text)
+
+
 @pytest.mark.parametrize("name", sorted(ORACLES))
 def test_real_text(name):
     for path in stdlib_files()[::60]:

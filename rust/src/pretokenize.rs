@@ -11,6 +11,8 @@
 use crate::error::{Error, Result};
 use std::sync::OnceLock;
 
+mod blocks;
+
 /// GPT-2's pattern, as tiktoken writes it (possessive quantifiers; same splits as the original).
 pub const GPT2_PATTERN: &str =
     r"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s";
@@ -526,7 +528,7 @@ impl Pretokenizer {
                 match which {
                     Builtin::Gpt2 => scan.each(text, &mut f, |s, i| s.ascii_word(i).unwrap_or_else(|| s.gpt2(i))),
                     Builtin::Cl100k => scan.each(text, &mut f, |s, i| s.ascii_word(i).unwrap_or_else(|| s.cl100k(i))),
-                    Builtin::O200k => scan.each(text, &mut f, |s, i| s.o200k_ascii(i).unwrap_or_else(|| s.o200k(i))),
+                    Builtin::O200k => blocks::o200k_pieces(&scan, text, &mut f),
                 }
             }
             Kind::Custom(regex) => {

@@ -1,0 +1,337 @@
+//! o200k's piece boundaries over ASCII text, found 64 bytes at a time.
+//!
+//! The scanner in the parent module finds each piece's end from its start, so every piece costs
+//! a chain of dependent decisions (which rule, how far the run goes) that the branch predictor
+//! guesses piece by piece. Here the bytes of a 64-byte block are first sorted into classes (one
+//! bit per byte and class), and from the classes of a byte and the two before it a bit mask
+//! says which bytes start a piece. The pieces then come from the mask's set bits in a tight loop.
+//!
+//! Where a byte's start bit cannot be settled from that little context, the byte is marked
+//! uncertain, and a piece whose span (its bytes after the first, and the byte that would start
+//! the next piece) holds an uncertain byte is found by the scanner instead. The scanner ends it
+//! at a true boundary, and the next piece goes on from there, so the two never drift apart:
+//!
+//! - non-ASCII bytes (their classes need the whole character; the scanner takes any piece that
+//!   holds one, and the bytes after it start pieces by the rules below);
+//! - whitespace after whitespace: inside a run of whitespace the pieces depend on where the run
+//!   ends and where its last newline is;
+//! - a digit after a digit (`\p{N}{1,3}` counts digits from the start of the run);
+//! - an apostrophe (a contraction joins a word; the scanner ends that word after it);
+//! - a `/` right after a newline and the rest of its run of `\r`, `\n` and `/`, plus two bytes:
+//!   such a run may be the `[\r\n/]*` tail of a punctuation piece, which ends at a byte that the
+//!   rules below would read as continuing it.
+//!
+//! For every other byte q (c its class, p the class of the byte before, pp the one before that;
+//! P is ASCII other than letters, digits and whitespace), q starts a piece when:
+//!
+//! - c is a letter: p is a lowercase letter and c an uppercase one (`[Upper]*[Lower]+` ends), or
+//!   p is a digit or a newline, or p is P that does not start a piece itself (pp is P or a
+//!   space), so that p cannot be the letter's prefix. A space or other whitespace before it is
+//!   always the last of its run, starts a piece, and is the prefix (`[^\r\n\p{L}\p{N}]?`).
+//! - c is a digit: p is not a digit.
+//! - c is whitespace (first of its run): unless p is P and c a newline (the `[\r\n/]*` tail).
+//! - c is P: p is neither P (the run goes on) nor a space (the ` ?` that starts a P run).
+//!
+//! The tests compare this with the scanner and with the regex on long generated texts.
+
+use super::Scan;
+
+/// One bit per byte of a block, per class.
+#[derive(Clone, Copy, Default)]
+struct Classes {
+    lower: u64,
+    upper: u64,
+    digit: u64,
+    space: u64,      // ' '
+    whitespace: u64, // \t \n \v \f \r ' '
+    newline: u64,    // \r \n
+    apostrophe: u64,
+    slash: u64,
+    non_ascii: u64,
+    other: u64, // P: ASCII that is none of the above classes (bar ' and /, which are P too)
+}
+
+impl Classes {
+    #[inline(always)]
+    fn finish(mut self) -> Self {
+        self.other = !(self.non_ascii | self.lower | self.upper | self.digit | self.whitespace);
+        self
+    }
+
+    /// The classes of `b[..64]`.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn of(b: &[u8]) -> Self {
+        use std::arch::x86_64::*;
+        debug_assert!(b.len() >= 64);
+        let mut m = Classes::default();
+        for k in 0..4 {
+            // SAFETY: SSE2 is part of x86_64; the load reads b[16k..16k + 16], in bounds.
+            unsafe {
+                let v = _mm_loadu_si128(b.as_ptr().add(16 * k).cast());
+                let within = |lo: u8, width: u8| {
+                    let d = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
+                    _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(width as i8)), d)
+                };
+                let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+                let bits = |x: __m128i| (_mm_movemask_epi8(x) as u16 as u64) << (16 * k);
+                let space = eq(b' ');
+                m.non_ascii |= bits(v);
+                m.lower |= bits(within(b'a', 25));
+                m.upper |= bits(within(b'A', 25));
+                m.digit |= bits(within(b'0', 9));
+                m.space |= bits(space);
+                m.whitespace |= bits(_mm_or_si128(within(b'\t', 4), space));
+                m.newline |= bits(_mm_or_si128(eq(b'\n'), eq(b'\r')));
+                m.apostrophe |= bits(eq(b'\''));
+                m.slash |= bits(eq(b'/'));
+            }
+        }
+        m.finish()
+    }
+
+    /// The classes of `b[..64]`, one byte at a time.
+    #[cfg(any(test, not(target_arch = "x86_64")))]
+    fn of_bytes(b: &[u8]) -> Self {
+        let mut m = Classes::default();
+        for (k, &c) in b[..64].iter().enumerate() {
+            let bit = 1u64 << k;
+            let set = |mask: &mut u64, yes: bool| *mask |= if yes { bit } else { 0 };
+            set(&mut m.non_ascii, c >= 0x80);
+            set(&mut m.lower, c.is_ascii_lowercase());
+            set(&mut m.upper, c.is_ascii_uppercase());
+            set(&mut m.digit, c.is_ascii_digit());
+            set(&mut m.space, c == b' ');
+            set(&mut m.whitespace, matches!(c, b'\t'..=b'\r' | b' '));
+            set(&mut m.newline, c == b'\n' || c == b'\r');
+            set(&mut m.apostrophe, c == b'\'');
+            set(&mut m.slash, c == b'/');
+        }
+        m.finish()
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    fn of(b: &[u8]) -> Self {
+        Self::of_bytes(b)
+    }
+}
+
+/// Whether at least 16 of the 64 bytes from `b` are not ASCII.
+#[inline(always)]
+fn mostly_non_ascii(b: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let mut high = 0u32;
+        for k in 0..4 {
+            // SAFETY: SSE2 is part of x86_64; the load reads b[16k..16k + 16], in bounds.
+            high += unsafe { _mm_movemask_epi8(_mm_loadu_si128(b.as_ptr().add(16 * k).cast())) }.count_ones();
+        }
+        high >= 16
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        b[..64].iter().filter(|&&c| c >= 0x80).count() >= 16
+    }
+}
+
+/// Start bits and uncertain bits of one block, given the classes of the block before (zeros
+/// before the text) and whether a `/` run from it may go on into this one.
+#[inline(always)]
+fn starts(m: &Classes, prev: &Classes, slash_run: &mut bool, prev_region: &mut u64) -> (u64, u64) {
+    let p1 = |x: u64, px: u64| (x << 1) | (px >> 63);
+    let p2 = |x: u64, px: u64| (x << 2) | (px >> 62);
+    let letter = m.lower | m.upper;
+    let p_lower = p1(m.lower, prev.lower);
+    let p_digit = p1(m.digit, prev.digit);
+    let p_newline = p1(m.newline, prev.newline);
+    let p_space = p1(m.space, prev.space);
+    let p_white = p1(m.whitespace, prev.whitespace);
+    let p_other = p1(m.other, prev.other);
+    let pp_other = p2(m.other, prev.other);
+    let pp_space = p2(m.space, prev.space);
+    let start = (letter & ((m.upper & p_lower) | p_digit | p_newline | (p_other & (pp_other | pp_space))))
+        | (m.digit & !p_digit)
+        | (m.whitespace & !(p_other & m.newline))
+        | (m.other & !(p_other | p_space));
+
+    // A `/` right after a newline, to the end of its run of [\r\n/] and one byte past it (the
+    // run continues from the block before when `slash_run`): adding the seeds to the run's bits
+    // carries through each run and sets the bit just past it.
+    let run = m.newline | m.slash;
+    let seeds = (m.slash & p_newline) | *slash_run as u64;
+    let (sum, overflow) = run.overflowing_add(seeds);
+    let region = (sum ^ run) | seeds;
+    *slash_run = overflow;
+    let region_after = (region << 1) | (*prev_region >> 63);
+    *prev_region = region;
+
+    let uncertain = m.non_ascii
+        | (m.whitespace & p_white)
+        | (m.digit & p_digit)
+        | m.apostrophe
+        | region
+        | region_after;
+    (start, uncertain)
+}
+
+/// The scanner's pieces from `i` (a piece boundary) until one ends at or after `limit`: where
+/// the last one ends. Kept out of line, so that the block loop stays small.
+#[inline(never)]
+fn scan_to<'t>(scan: &Scan<'_>, text: &'t str, f: &mut impl FnMut(&'t str), mut i: usize, limit: usize) -> usize {
+    while i < limit {
+        let end = scan.o200k_ascii(i).unwrap_or_else(|| scan.o200k(i));
+        f(&text[i..end]);
+        i = end;
+    }
+    i
+}
+
+/// Call `f` on each o200k piece of `text`, in order.
+#[inline(always)]
+pub(super) fn o200k_pieces<'t>(scan: &Scan<'_>, text: &'t str, f: &mut impl FnMut(&'t str)) {
+    let b = scan.b;
+    let n = b.len();
+    let (mut i, mut base) = (0usize, 0usize);
+    let mut prev = Classes::default();
+    let (mut slash_run, mut prev_region) = (false, 0u64);
+    // The piece from `i` (begun in an earlier block) spans an uncertain byte.
+    let mut pending = false;
+    // The classes of the block before were not worked out (the scanner went past it).
+    let mut stale = false;
+    while base + 64 <= n {
+        if i < base + 64 && mostly_non_ascii(&b[base..]) {
+            // Little that the blocks can settle (Chinese text): the scanner, for four blocks.
+            i = scan_to(scan, text, f, i, (base + 256).min(n));
+            pending = false;
+        }
+        if i >= base + 64 {
+            stale = true;
+            base += 64;
+            continue;
+        }
+        if stale {
+            // The block before is read as bytes of no class: the rules read them only for the
+            // byte after i (i >= base here), and as no class they say that i starts a piece,
+            // which it does. A `/` run from before is assumed to go on (which at worst makes a
+            // few more bytes uncertain).
+            prev = Classes::default();
+            (slash_run, prev_region, stale) = (true, 1 << 63, false);
+        }
+        let m = Classes::of(&b[base..]);
+        let (start, uncertain) = starts(&m, &prev, &mut slash_run, &mut prev_region);
+        prev = m;
+        while i < base + 64 {
+            // The bits after i in this block.
+            let after = if i >= base { (!0u64 << (i - base)) << 1 } else { !0u64 };
+            let next = start & after;
+            if next == 0 {
+                pending |= uncertain & after != 0;
+                break;
+            }
+            let at = next.trailing_zeros();
+            let span = after & (((1u64 << at) << 1).wrapping_sub(1));
+            if pending || uncertain & span != 0 {
+                i = scan_to(scan, text, f, i, i + 1);
+                // A piece the scanner ended in an earlier block: the uncertain bits from there
+                // to this block are gone, so the scanner takes the next piece too.
+                pending = i < base;
+            } else {
+                let end = base + at as usize;
+                f(&text[i..end]);
+                i = end;
+            }
+        }
+        base += 64;
+    }
+    scan_to(scan, text, f, i, n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_classes_equal_bytewise_ones_and_the_class_table() {
+        let table = &super::super::classes().table;
+        let bytes: Vec<u8> = (0..=255u8).collect();
+        for chunk in bytes.chunks(64) {
+            let (a, b) = (Classes::of(chunk), Classes::of_bytes(chunk));
+            for (x, y) in [
+                (a.lower, b.lower),
+                (a.upper, b.upper),
+                (a.digit, b.digit),
+                (a.space, b.space),
+                (a.whitespace, b.whitespace),
+                (a.newline, b.newline),
+                (a.apostrophe, b.apostrophe),
+                (a.slash, b.slash),
+                (a.non_ascii, b.non_ascii),
+                (a.other, b.other),
+            ] {
+                assert_eq!(x, y, "block from byte {}", chunk[0]);
+            }
+        }
+        for c in 0..128u8 {
+            let f = table[c as usize];
+            assert_eq!(f & super::super::S != 0, matches!(c, b'\t'..=b'\r' | b' '), "byte {c}");
+            assert_eq!(f & super::super::L != 0, c.is_ascii_alphabetic(), "byte {c}");
+            assert_eq!(f & super::super::N != 0, c.is_ascii_digit(), "byte {c}");
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod check {
+    use super::*;
+
+    /// The pieces of `text` from the blocks and from the scanner alone: the first difference.
+    pub(in crate::pretokenize) fn first_difference(text: &str) -> Option<String> {
+        let scan = Scan { b: text.as_bytes(), table: &super::super::classes().table };
+        let mut ours = Vec::new();
+        o200k_pieces(&scan, text, &mut |p| ours.push(p));
+        let mut theirs = Vec::new();
+        scan.each(text, &mut |p| theirs.push(p), |s, i| s.o200k_ascii(i).unwrap_or_else(|| s.o200k(i)));
+        let k = ours.iter().zip(&theirs).position(|(a, b)| a != b).or((ours.len() != theirs.len()).then(|| ours.len().min(theirs.len())))?;
+        let lo = k.saturating_sub(4);
+        Some(format!("piece {k}: blocks {:?} scanner {:?}", &ours[lo..(k + 3).min(ours.len())], &theirs[lo..(k + 3).min(theirs.len())]))
+    }
+
+    /// Long texts (so that many pieces cross 64-byte blocks) over an alphabet heavy in the
+    /// bytes the block rules single out, each in several densities: the blocks give the
+    /// scanner's pieces on all, and the regex's on some.
+    #[test]
+    fn long_generated_texts_split_as_the_scanner_and_the_regex_do() {
+        let alphabets: [&[&str]; 4] = [
+            &["a", "b", "z", "A", "Q", "Z", " ", " ", "\n", "\r", "\t", "\x0b", "\x0c", "'", "/", ".", ",", "(", "-", "0", "7", "s", "t", "l", "e", "\0", "\x1f", "\x7f"],
+            &["the", " cat", "Sat", "ON", " ", "  ", "\n", ".\n", ".\n/", "\n/*", " */", "'s", "'LL", "'re", "0x1f", "123456", "é", "中文", "\u{a0}", "\u{85}", "\u{301}", "ǅ", "—", "…", "“", "’", "٣", "\u{3000}", "\r\n", "/", "\t\t", "!?"],
+            &["word", " word", "Word", "WORD", "wordWord", ", ", ". ", ".\n\n", "\n", "    ", "(", ")", "\"", "'", "don't", "1", "22", "333", "/"],
+            &["x", "/", "\n", ".", " ", "'", "d", "9"],
+        ];
+        let regex = fancy_regex::Regex::new(super::super::O200K_PATTERN).unwrap();
+        let cases = std::env::var("BPE_RUST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000usize);
+        let mut state = 0x2545F4914F6CDD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for k in 0..cases {
+            let alphabet = alphabets[k % alphabets.len()];
+            let len = 1 + (next() % 160) as usize;
+            let text: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            if let Some(d) = first_difference(&text) {
+                panic!("{text:?}: {d}");
+            }
+            if k % 8 == 0 {
+                let scan = Scan { b: text.as_bytes(), table: &super::super::classes().table };
+                let mut ours = Vec::new();
+                o200k_pieces(&scan, &text, &mut |p| ours.push(p));
+                let theirs: Vec<&str> = regex.find_iter(&text).map(|m| m.unwrap().as_str()).collect();
+                assert_eq!(ours, theirs, "{text:?}");
+            }
+        }
+    }
+}
