@@ -3,8 +3,9 @@
 //! The scanner in the parent module finds each piece's end from its start, so every piece costs
 //! a chain of dependent decisions (which rule, how far the run goes) that the branch predictor
 //! guesses piece by piece. Here the bytes of a 64-byte block are first sorted into classes (one
-//! bit per byte and class), and from the classes of a byte and the two before it a bit mask
-//! says which bytes start a piece. The pieces then come from the mask's set bits in a tight loop.
+//! bit per byte and class), and from the classes of a byte and the two before it (in runs of
+//! whitespace, also of the bytes after it) a bit mask says which bytes start a piece. The
+//! pieces then come from the mask's set bits in a tight loop.
 //!
 //! Where a byte's start bit cannot be settled from that little context, the byte is marked
 //! uncertain, and a piece whose span (its bytes after the first, and the byte that would start
@@ -13,8 +14,8 @@
 //!
 //! - non-ASCII bytes (their classes need the whole character; the scanner takes any piece that
 //!   holds one, and the bytes after it start pieces by the rules below);
-//! - whitespace after whitespace: inside a run of whitespace the pieces depend on where the run
-//!   ends and where its last newline is;
+//! - a blank (whitespace other than a newline) inside a run of whitespace, where the byte after
+//!   it, or after its run of blanks, is not ASCII or not in the text (see `starts`);
 //! - a digit after a digit (`\p{N}{1,3}` counts digits from the start of the run);
 //! - an apostrophe (a contraction joins a word; the scanner ends that word after it);
 //! - a `/` right after a newline and the rest of its run of `\r`, `\n` and `/`, plus two bytes:
@@ -29,7 +30,11 @@
 //!   space), so that p cannot be the letter's prefix. A space or other whitespace before it is
 //!   always the last of its run, starts a piece, and is the prefix (`[^\r\n\p{L}\p{N}]?`).
 //! - c is a digit: p is not a digit.
-//! - c is whitespace (first of its run): unless p is P and c a newline (the `[\r\n/]*` tail).
+//! - c is the first whitespace of its run: unless p is P and c a newline (the `[\r\n/]*` tail).
+//! - c is a blank inside a run of whitespace: the byte after it is not whitespace (the last
+//!   blank, which goes with what follows or alone), or p is a newline and either nothing but
+//!   blanks follow to the run's end or the newlines before it were a punctuation piece's tail.
+//!   A newline inside a run never starts a piece.
 //! - c is P: p is neither P (the run goes on) nor a space (the ` ?` that starts a P run).
 //!
 //! The tests compare this with the scanner and with the regex on long generated texts.
@@ -136,13 +141,39 @@ fn mostly_non_ascii(b: &[u8]) -> bool {
     }
 }
 
-/// Start bits and uncertain bits of one block, given the classes of the block before (zeros
-/// before the text) and whether a `/` run from it may go on into this one.
+/// What one block hands on to the next.
+#[derive(Clone, Copy, Default)]
+struct Carry {
+    /// The classes of the block (read for the first two bytes of the next).
+    classes: Classes,
+    /// A `/` run (see `starts`) goes on past the block's end.
+    slash_run: bool,
+    /// The bits of that run, and the byte past it, in the block.
+    slash_region: u64,
+    /// A group of newlines that a punctuation piece took goes on past the block's end.
+    taken_newlines: bool,
+}
+
+impl Carry {
+    /// After blocks the scanner went past: the block before is read as bytes of no class (the
+    /// rules read them only for the byte after i, i >= the block's start, and as no class they
+    /// say that i starts a piece, which it does); a `/` run from before is assumed to go on
+    /// (which at worst makes a few more bytes uncertain); newlines taken from before would
+    /// only matter up to their group's end, which is not after i.
+    fn stale() -> Self {
+        Carry { slash_run: true, slash_region: 1 << 63, ..Carry::default() }
+    }
+}
+
+/// Start bits and uncertain bits of the block with classes `m`, given what the block before
+/// handed on, and `next`, the byte after the block (None at the end of the text).
 #[inline(always)]
-fn starts(m: &Classes, prev: &Classes, slash_run: &mut bool, prev_region: &mut u64) -> (u64, u64) {
+fn starts(m: &Classes, carry: &mut Carry, next: Option<u8>) -> (u64, u64) {
+    let prev = &carry.classes;
     let p1 = |x: u64, px: u64| (x << 1) | (px >> 63);
     let p2 = |x: u64, px: u64| (x << 2) | (px >> 62);
     let letter = m.lower | m.upper;
+    let blank = m.whitespace & !m.newline;
     let p_lower = p1(m.lower, prev.lower);
     let p_digit = p1(m.digit, prev.digit);
     let p_newline = p1(m.newline, prev.newline);
@@ -151,24 +182,51 @@ fn starts(m: &Classes, prev: &Classes, slash_run: &mut bool, prev_region: &mut u
     let p_other = p1(m.other, prev.other);
     let pp_other = p2(m.other, prev.other);
     let pp_space = p2(m.space, prev.space);
+    // The byte after: whitespace, a blank, or not known here (not ASCII, or past the end).
+    let (n_white, n_blank, n_unknown) = match next {
+        Some(c) if c < 0x80 => (matches!(c, b'\t'..=b'\r' | b' '), matches!(c, b'\t' | 0x0B | 0x0C | b' '), false),
+        _ => (false, false, true),
+    };
+    let x_white = (m.whitespace >> 1) | (n_white as u64) << 63;
+    let x_unknown = (m.non_ascii >> 1) | (n_unknown as u64) << 63;
+
+    // Inside a run of whitespace (the regex's `\s*[\r\n]+`, `\s+(?!\S)` and `\s+`): the last
+    // blank before what follows the run starts a piece; so does the first blank after the
+    // run's last newline (its blanks go on to the run's end), and the first blank after newlines
+    // that a punctuation piece took as its `[\r\n/]*` tail. Whether a run of blanks goes on to
+    // the end of the whitespace comes from its last byte, carried down the run in reversed bit
+    // order (adding one at the low end of a run of ones carries through the run).
+    let reversed = blank.reverse_bits();
+    let fill = |ends: u64| ((reversed.wrapping_add(ends.reverse_bits()) ^ reversed) & reversed).reverse_bits();
+    let to_the_end = fill(blank & !x_white);
+    let not_known = fill(blank & (x_unknown | (n_blank as u64) << 63));
+    let taken = m.newline & p_other;
+    let (sum, overflow) = m.newline.overflowing_add(taken | carry.taken_newlines as u64);
+    carry.taken_newlines = overflow;
+    let after_taken = sum & !m.newline;
+    let first_blank = blank & p_newline;
+
     let start = (letter & ((m.upper & p_lower) | p_digit | p_newline | (p_other & (pp_other | pp_space))))
         | (m.digit & !p_digit)
-        | (m.whitespace & !(p_other & m.newline))
+        | (m.whitespace & !p_white & !(p_other & m.newline))
+        | (blank & p_white & (!x_white | (first_blank & (to_the_end | after_taken))))
         | (m.other & !(p_other | p_space));
 
     // A `/` right after a newline, to the end of its run of [\r\n/] and one byte past it (the
     // run continues from the block before when `slash_run`): adding the seeds to the run's bits
     // carries through each run and sets the bit just past it.
     let run = m.newline | m.slash;
-    let seeds = (m.slash & p_newline) | *slash_run as u64;
+    let seeds = (m.slash & p_newline) | carry.slash_run as u64;
     let (sum, overflow) = run.overflowing_add(seeds);
     let region = (sum ^ run) | seeds;
-    *slash_run = overflow;
-    let region_after = (region << 1) | (*prev_region >> 63);
-    *prev_region = region;
+    carry.slash_run = overflow;
+    let region_after = (region << 1) | (carry.slash_region >> 63);
+    carry.slash_region = region;
+    carry.classes = *m;
 
     let uncertain = m.non_ascii
-        | (m.whitespace & p_white)
+        | (blank & p_white & x_unknown)
+        | (first_blank & not_known)
         | (m.digit & p_digit)
         | m.apostrophe
         | region
@@ -194,8 +252,7 @@ pub(super) fn o200k_pieces<'t>(scan: &Scan<'_>, text: &'t str, f: &mut impl FnMu
     let b = scan.b;
     let n = b.len();
     let (mut i, mut base) = (0usize, 0usize);
-    let mut prev = Classes::default();
-    let (mut slash_run, mut prev_region) = (false, 0u64);
+    let mut carry = Carry::default();
     // The piece from `i` (begun in an earlier block) spans an uncertain byte.
     let mut pending = false;
     // The classes of the block before were not worked out (the scanner went past it).
@@ -212,16 +269,11 @@ pub(super) fn o200k_pieces<'t>(scan: &Scan<'_>, text: &'t str, f: &mut impl FnMu
             continue;
         }
         if stale {
-            // The block before is read as bytes of no class: the rules read them only for the
-            // byte after i (i >= base here), and as no class they say that i starts a piece,
-            // which it does. A `/` run from before is assumed to go on (which at worst makes a
-            // few more bytes uncertain).
-            prev = Classes::default();
-            (slash_run, prev_region, stale) = (true, 1 << 63, false);
+            carry = Carry::stale();
+            stale = false;
         }
         let m = Classes::of(&b[base..]);
-        let (start, uncertain) = starts(&m, &prev, &mut slash_run, &mut prev_region);
-        prev = m;
+        let (start, uncertain) = starts(&m, &mut carry, b.get(base + 64).copied());
         while i < base + 64 {
             // The bits after i in this block.
             let after = if i >= base { (!0u64 << (i - base)) << 1 } else { !0u64 };
