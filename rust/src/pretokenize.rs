@@ -221,17 +221,6 @@ impl<'a> Scan<'a> {
         Some(j)
     }
 
-    /// Call `f` on each piece, `piece_end` finding where the piece at `i` ends.
-    #[inline(always)]
-    fn each<'t>(&self, text: &'t str, f: &mut impl FnMut(&'t str), piece_end: impl Fn(&Self, usize) -> usize) {
-        let mut i = 0;
-        while i < self.b.len() {
-            let end = piece_end(self, i);
-            f(&text[i..end]);
-            i = end;
-        }
-    }
-
     /// The common case of GPT-2 and cl100k, ` ?[A-Za-z]+` ending before an ASCII byte that is
     /// not a letter: its end, or None to take the general path (which gives the same end here).
     #[inline(always)]
@@ -526,9 +515,9 @@ impl Pretokenizer {
                 let scan = Scan { b, table: &classes().table };
                 // One loop per pattern, so each scanner inlines into its own.
                 match which {
-                    Builtin::Gpt2 => scan.each(text, &mut f, |s, i| s.ascii_word(i).unwrap_or_else(|| s.gpt2(i))),
-                    Builtin::Cl100k => scan.each(text, &mut f, |s, i| s.ascii_word(i).unwrap_or_else(|| s.cl100k(i))),
-                    Builtin::O200k => blocks::o200k_pieces(&scan, text, &mut f),
+                    Builtin::Gpt2 => blocks::pieces::<{ blocks::GPT2 }>(&scan, text, &mut f),
+                    Builtin::Cl100k => blocks::pieces::<{ blocks::CL100K }>(&scan, text, &mut f),
+                    Builtin::O200k => blocks::pieces::<{ blocks::O200K }>(&scan, text, &mut f),
                 }
             }
             Kind::Custom(regex) => {

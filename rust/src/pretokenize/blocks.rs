@@ -1,4 +1,4 @@
-//! o200k's piece boundaries over ASCII text, found 64 bytes at a time.
+//! The built-in patterns' piece boundaries over ASCII text, found 64 bytes at a time.
 //!
 //! The scanner in the parent module finds each piece's end from its start, so every piece costs
 //! a chain of dependent decisions (which rule, how far the run goes) that the branch predictor
@@ -37,9 +37,20 @@
 //!   A newline inside a run never starts a piece.
 //! - c is P: p is neither P (the run goes on) nor a space (the ` ?` that starts a P run).
 //!
+//! These are o200k's rules. cl100k's differ in that a word does not end at a capital, and in
+//! that a contraction is a piece of its own (so the byte after an apostrophe is uncertain too);
+//! its punctuation's tail takes no `/`. GPT-2's are simpler: only a space goes with what
+//! follows it (letters, digits or P), digits run on, newlines are like any other whitespace,
+//! and the last byte of a run of whitespace starts a piece.
+//!
 //! The tests compare this with the scanner and with the regex on long generated texts.
 
 use super::Scan;
+
+/// The patterns, as `pieces`'s parameter.
+pub(super) const GPT2: u8 = 0;
+pub(super) const CL100K: u8 = 1;
+pub(super) const O200K: u8 = 2;
 
 /// One bit per byte of a block, per class.
 #[derive(Clone, Copy, Default)]
@@ -168,7 +179,7 @@ impl Carry {
 /// Start bits and uncertain bits of the block with classes `m`, given what the block before
 /// handed on, and `next`, the byte after the block (None at the end of the text).
 #[inline(always)]
-fn starts(m: &Classes, carry: &mut Carry, next: Option<u8>) -> (u64, u64) {
+fn starts<const PATTERN: u8>(m: &Classes, carry: &mut Carry, next: Option<u8>) -> (u64, u64) {
     let prev = &carry.classes;
     let p1 = |x: u64, px: u64| (x << 1) | (px >> 63);
     let p2 = |x: u64, px: u64| (x << 2) | (px >> 62);
@@ -206,11 +217,42 @@ fn starts(m: &Classes, carry: &mut Carry, next: Option<u8>) -> (u64, u64) {
     let after_taken = sum & !m.newline;
     let first_blank = blank & p_newline;
 
-    let start = (letter & ((m.upper & p_lower) | p_digit | p_newline | (p_other & (pp_other | pp_space))))
+    // A contraction is a piece of its own here, which starts at the apostrophe: the byte after
+    // it, in the contraction's span, sends the piece to the scanner.
+    let p_apostrophe = p1(m.apostrophe, prev.apostrophe);
+    if PATTERN == GPT2 {
+        // ` ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s`: a space goes with what
+        // follows it; in a run of whitespace, the last byte starts a piece of its own.
+        let start = (letter & !p1(letter, prev.lower | prev.upper) & !p_space)
+            | (m.digit & !p_digit & !p_space)
+            | (m.whitespace & (!p_white | !x_white))
+            | (m.other & !(p_other | p_space));
+        let uncertain = m.non_ascii | (m.whitespace & p_white & x_unknown) | m.apostrophe | p_apostrophe;
+        carry.classes = *m;
+        return (start, uncertain);
+    }
+    let word = if PATTERN == O200K {
+        // [Upper]*[Lower]+ ends where a capital follows a small letter.
+        letter & ((m.upper & p_lower) | p_digit | p_newline | (p_other & (pp_other | pp_space)))
+    } else {
+        letter & (p_digit | p_newline | (p_other & (pp_other | pp_space)))
+    };
+    let start = word
         | (m.digit & !p_digit)
         | (m.whitespace & !p_white & !(p_other & m.newline))
         | (blank & p_white & (!x_white | (first_blank & (to_the_end | after_taken))))
         | (m.other & !(p_other | p_space));
+    if PATTERN == CL100K {
+        // Its punctuation's tail is `[\r\n]*+`: no `/`.
+        carry.classes = *m;
+        let uncertain = m.non_ascii
+            | (blank & p_white & x_unknown)
+            | (first_blank & not_known)
+            | (m.digit & p_digit)
+            | m.apostrophe
+            | p_apostrophe;
+        return (start, uncertain);
+    }
 
     // A `/` right after a newline, to the end of its run of [\r\n/] and one byte past it (the
     // run continues from the block before when `slash_run`): adding the seeds to the run's bits
@@ -237,18 +279,22 @@ fn starts(m: &Classes, carry: &mut Carry, next: Option<u8>) -> (u64, u64) {
 /// The scanner's pieces from `i` (a piece boundary) until one ends at or after `limit`: where
 /// the last one ends. Kept out of line, so that the block loop stays small.
 #[inline(never)]
-fn scan_to<'t>(scan: &Scan<'_>, text: &'t str, f: &mut impl FnMut(&'t str), mut i: usize, limit: usize) -> usize {
+fn scan_to<'t, const PATTERN: u8>(scan: &Scan<'_>, text: &'t str, f: &mut impl FnMut(&'t str), mut i: usize, limit: usize) -> usize {
     while i < limit {
-        let end = scan.o200k_ascii(i).unwrap_or_else(|| scan.o200k(i));
+        let end = match PATTERN {
+            GPT2 => scan.ascii_word(i).unwrap_or_else(|| scan.gpt2(i)),
+            CL100K => scan.ascii_word(i).unwrap_or_else(|| scan.cl100k(i)),
+            _ => scan.o200k_ascii(i).unwrap_or_else(|| scan.o200k(i)),
+        };
         f(&text[i..end]);
         i = end;
     }
     i
 }
 
-/// Call `f` on each o200k piece of `text`, in order.
+/// Call `f` on each piece of `text` by `PATTERN` (`GPT2`, `CL100K` or `O200K`), in order.
 #[inline(always)]
-pub(super) fn o200k_pieces<'t>(scan: &Scan<'_>, text: &'t str, f: &mut impl FnMut(&'t str)) {
+pub(super) fn pieces<'t, const PATTERN: u8>(scan: &Scan<'_>, text: &'t str, f: &mut impl FnMut(&'t str)) {
     let b = scan.b;
     let n = b.len();
     let (mut i, mut base) = (0usize, 0usize);
@@ -260,7 +306,7 @@ pub(super) fn o200k_pieces<'t>(scan: &Scan<'_>, text: &'t str, f: &mut impl FnMu
     while base + 64 <= n {
         if i < base + 64 && mostly_non_ascii(&b[base..]) {
             // Little that the blocks can settle (Chinese text): the scanner, for four blocks.
-            i = scan_to(scan, text, f, i, (base + 256).min(n));
+            i = scan_to::<PATTERN>(scan, text, f, i, (base + 256).min(n));
             pending = false;
         }
         if i >= base + 64 {
@@ -273,7 +319,7 @@ pub(super) fn o200k_pieces<'t>(scan: &Scan<'_>, text: &'t str, f: &mut impl FnMu
             stale = false;
         }
         let m = Classes::of(&b[base..]);
-        let (start, uncertain) = starts(&m, &mut carry, b.get(base + 64).copied());
+        let (start, uncertain) = starts::<PATTERN>(&m, &mut carry, b.get(base + 64).copied());
         while i < base + 64 {
             // The bits after i in this block.
             let after = if i >= base { (!0u64 << (i - base)) << 1 } else { !0u64 };
@@ -285,7 +331,7 @@ pub(super) fn o200k_pieces<'t>(scan: &Scan<'_>, text: &'t str, f: &mut impl FnMu
             let at = next.trailing_zeros();
             let span = after & (((1u64 << at) << 1).wrapping_sub(1));
             if pending || uncertain & span != 0 {
-                i = scan_to(scan, text, f, i, i + 1);
+                i = scan_to::<PATTERN>(scan, text, f, i, i + 1);
                 // A piece the scanner ended in an earlier block: the uncertain bits from there
                 // to this block are gone, so the scanner takes the next piece too.
                 pending = i < base;
@@ -297,7 +343,7 @@ pub(super) fn o200k_pieces<'t>(scan: &Scan<'_>, text: &'t str, f: &mut impl FnMu
         }
         base += 64;
     }
-    scan_to(scan, text, f, i, n);
+    scan_to::<PATTERN>(scan, text, f, i, n);
 }
 
 #[cfg(test)]
@@ -335,16 +381,16 @@ mod tests {
 }
 
 #[cfg(test)]
-pub(super) mod check {
+mod check {
     use super::*;
 
     /// The pieces of `text` from the blocks and from the scanner alone: the first difference.
-    pub(in crate::pretokenize) fn first_difference(text: &str) -> Option<String> {
+    fn first_difference<const PATTERN: u8>(text: &str) -> Option<String> {
         let scan = Scan { b: text.as_bytes(), table: &super::super::classes().table };
         let mut ours = Vec::new();
-        o200k_pieces(&scan, text, &mut |p| ours.push(p));
+        pieces::<PATTERN>(&scan, text, &mut |p| ours.push(p));
         let mut theirs = Vec::new();
-        scan.each(text, &mut |p| theirs.push(p), |s, i| s.o200k_ascii(i).unwrap_or_else(|| s.o200k(i)));
+        scan_to::<PATTERN>(&scan, text, &mut |p| theirs.push(p), 0, text.len());
         let k = ours.iter().zip(&theirs).position(|(a, b)| a != b).or((ours.len() != theirs.len()).then(|| ours.len().min(theirs.len())))?;
         let lo = k.saturating_sub(4);
         Some(format!("piece {k}: blocks {:?} scanner {:?}", &ours[lo..(k + 3).min(ours.len())], &theirs[lo..(k + 3).min(theirs.len())]))
@@ -354,14 +400,28 @@ pub(super) mod check {
     /// bytes the block rules single out, each in several densities: the blocks give the
     /// scanner's pieces on all, and the regex's on some.
     #[test]
-    fn long_generated_texts_split_as_the_scanner_and_the_regex_do() {
+    fn gpt2_long_texts_split_as_the_scanner_and_the_regex_do() {
+        long_generated_texts::<GPT2>(super::super::GPT2_PATTERN);
+    }
+
+    #[test]
+    fn cl100k_long_texts_split_as_the_scanner_and_the_regex_do() {
+        long_generated_texts::<CL100K>(super::super::CL100K_PATTERN);
+    }
+
+    #[test]
+    fn o200k_long_texts_split_as_the_scanner_and_the_regex_do() {
+        long_generated_texts::<O200K>(super::super::O200K_PATTERN);
+    }
+
+    fn long_generated_texts<const PATTERN: u8>(pattern: &str) {
         let alphabets: [&[&str]; 4] = [
             &["a", "b", "z", "A", "Q", "Z", " ", " ", "\n", "\r", "\t", "\x0b", "\x0c", "'", "/", ".", ",", "(", "-", "0", "7", "s", "t", "l", "e", "\0", "\x1f", "\x7f"],
             &["the", " cat", "Sat", "ON", " ", "  ", "\n", ".\n", ".\n/", "\n/*", " */", "'s", "'LL", "'re", "0x1f", "123456", "é", "中文", "\u{a0}", "\u{85}", "\u{301}", "ǅ", "—", "…", "“", "’", "٣", "\u{3000}", "\r\n", "/", "\t\t", "!?"],
             &["word", " word", "Word", "WORD", "wordWord", ", ", ". ", ".\n\n", "\n", "    ", "(", ")", "\"", "'", "don't", "1", "22", "333", "/"],
             &["x", "/", "\n", ".", " ", "'", "d", "9"],
         ];
-        let regex = fancy_regex::Regex::new(super::super::O200K_PATTERN).unwrap();
+        let regex = fancy_regex::Regex::new(pattern).unwrap();
         let cases = std::env::var("BPE_RUST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000usize);
         let mut state = 0x2545F4914F6CDD1Du64;
         let mut next = move || {
@@ -374,13 +434,13 @@ pub(super) mod check {
             let alphabet = alphabets[k % alphabets.len()];
             let len = 1 + (next() % 160) as usize;
             let text: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
-            if let Some(d) = first_difference(&text) {
+            if let Some(d) = first_difference::<PATTERN>(&text) {
                 panic!("{text:?}: {d}");
             }
             if k % 8 == 0 {
                 let scan = Scan { b: text.as_bytes(), table: &super::super::classes().table };
                 let mut ours = Vec::new();
-                o200k_pieces(&scan, &text, &mut |p| ours.push(p));
+                pieces::<PATTERN>(&scan, &text, &mut |p| ours.push(p));
                 let theirs: Vec<&str> = regex.find_iter(&text).map(|m| m.unwrap().as_str()).collect();
                 assert_eq!(ours, theirs, "{text:?}");
             }
