@@ -242,16 +242,15 @@ fn starts<const PATTERN: u8>(m: &Classes, carry: &mut Carry, next: Option<u8>) -
         | (m.whitespace & !p_white & !(p_other & m.newline))
         | (blank & p_white & (!x_white | (first_blank & (to_the_end | after_taken))))
         | (m.other & !(p_other | p_space));
+    let uncertain = m.non_ascii
+        | (blank & p_white & x_unknown)
+        | (first_blank & not_known)
+        | (m.digit & p_digit)
+        | m.apostrophe;
+    carry.classes = *m;
     if PATTERN == CL100K {
-        // Its punctuation's tail is `[\r\n]*+`: no `/`.
-        carry.classes = *m;
-        let uncertain = m.non_ascii
-            | (blank & p_white & x_unknown)
-            | (first_blank & not_known)
-            | (m.digit & p_digit)
-            | m.apostrophe
-            | p_apostrophe;
-        return (start, uncertain);
+        // Its contractions are pieces of their own; its punctuation's tail is `[\r\n]*+`.
+        return (start, uncertain | p_apostrophe);
     }
 
     // A `/` right after a newline, to the end of its run of [\r\n/] and one byte past it (the
@@ -264,16 +263,7 @@ fn starts<const PATTERN: u8>(m: &Classes, carry: &mut Carry, next: Option<u8>) -
     carry.slash_run = overflow;
     let region_after = (region << 1) | (carry.slash_region >> 63);
     carry.slash_region = region;
-    carry.classes = *m;
-
-    let uncertain = m.non_ascii
-        | (blank & p_white & x_unknown)
-        | (first_blank & not_known)
-        | (m.digit & p_digit)
-        | m.apostrophe
-        | region
-        | region_after;
-    (start, uncertain)
+    (start, uncertain | region | region_after)
 }
 
 /// The scanner's pieces from `i` (a piece boundary) until one ends at or after `limit`: where
