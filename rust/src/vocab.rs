@@ -31,8 +31,11 @@ pub struct Vocab {
     /// The id of the token each pair of single bytes merges into (u32::MAX: none), at index
     /// (a << 8 | b): the first ranks of every merge come from this 256 KB table.
     byte_pairs: Box<[u32]>,
-    /// Tells this vocabulary's entries apart in the per-thread piece cache.
+    /// Tells this vocabulary's entries apart in each thread's map of long pieces.
     cache_key: u64,
+    /// The ids of pieces that are not tokens, kept for repeats (made on first use; shared by
+    /// all threads).
+    piece_slots: std::sync::OnceLock<crate::piece_cache::Slots>,
     /// Where pieces with characters of several bytes can be cut (made on first use).
     cuts: std::sync::OnceLock<Box<crate::cuts::Cuts>>,
 }
@@ -60,7 +63,7 @@ fn shift_down<T: Copy + Default>(a: &mut [T], dst: usize, len: usize) {
 /// A long piece whose runs of one byte average at least this length merges in run-length form.
 const RUN_MIN_LEN: usize = 16;
 
-/// Make every thread forget the pieces it has cached (see `piece_cache::clear`).
+/// Forget the pieces cached so far, in every vocabulary and thread (see `piece_cache::clear`).
 pub fn clear_piece_caches() {
     crate::piece_cache::clear()
 }
@@ -156,7 +159,7 @@ impl Vocab {
             .map(|ab| pairs.get(byte_ids[ab >> 8], byte_ids[ab & 255]).unwrap_or(u32::MAX))
             .collect();
         let cache_key = NEXT_CACHE_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Vocab { tokens, ids, pairs, byte_ids, specials, bridges, byte_pairs, cache_key, cuts: Default::default() })
+        Ok(Vocab { tokens, ids, pairs, byte_ids, specials, bridges, byte_pairs, cache_key, cuts: Default::default(), piece_slots: Default::default() })
     }
 
     /// Ids 0..=255 are single bytes (`byte_order[id]` is the byte of token `id`), then one token
@@ -262,7 +265,8 @@ impl Vocab {
         if piece.len() < 4 || piece.len() > crate::piece_cache::MAX_LEN {
             self.merge_piece(piece, out, u32::MAX)
         } else {
-            crate::piece_cache::get_or_merge(self.cache_key, piece, out, |out| self.merge_piece(piece, out, u32::MAX))
+            let slots = self.piece_slots.get_or_init(Default::default);
+            crate::piece_cache::get_or_merge(slots, self.cache_key, piece, out, |out| self.merge_piece(piece, out, u32::MAX))
         }
     }
 
