@@ -45,7 +45,7 @@ type PyResult2<T> = Result<T, PyErr>;
 
 /// The pool for `threads` workers: None means rayon's global pool (all cores). Pools are kept
 /// and reused, so a call with `threads=N` does not pay for starting threads, nor find their
-/// per-thread piece caches empty, every time.
+/// maps of long pieces empty, every time.
 fn pool(threads: Option<usize>) -> PyResult2<Option<Arc<rayon::ThreadPool>>> {
     static POOLS: std::sync::Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = std::sync::Mutex::new(Vec::new());
     match threads {
@@ -1046,7 +1046,8 @@ fn write_atomic(py: Python<'_>, path: PathBuf, data: &[u8]) -> PyResult<()> {
     py.allow_threads(|| formats::write_atomic(&path, data)).map_err(to_py)
 }
 
-/// Every thread forgets the pieces it has cached: the next texts encode as at first sight.
+/// Forget the pieces cached so far, in every vocabulary and thread: the next texts encode as at
+/// first sight.
 #[pyfunction]
 fn clear_piece_caches() {
     crate::vocab::clear_piece_caches();
