@@ -161,18 +161,14 @@ pub fn get_or_merge(slots: &Slots, vocab: u64, piece: &[u8], out: &mut Vec<u32>,
     let epoch = EPOCH.load(Ordering::Relaxed);
     let short = piece.len() <= SHORT_LEN;
     let (key, at) = if short { key_of(piece) } else { ([0; 4], 0) };
-    if short {
-        match slots.get(at, &key, piece.len(), epoch) {
+    // Where the ids may be: a long piece's, or a short one's of too many ids, in the map.
+    let in_map = !short
+        || match slots.get(at, &key, piece.len(), epoch) {
             Some((n, ids)) if n != IN_MAP => return out.extend_from_slice(&ids[..n as usize]),
-            Some(_) => {
-                if let Some(found) = with_map(vocab, epoch, |map| map.get(piece).map(|ids| out.extend_from_slice(ids))) {
-                    return found;
-                }
-            }
-            None => {}
-        }
-    } else if let Some(found) = with_map(vocab, epoch, |map| map.get(piece).map(|ids| out.extend_from_slice(ids))) {
-        return found;
+            found => found.is_some(),
+        };
+    if in_map && with_map(vocab, epoch, |map| map.get(piece).map(|ids| out.extend_from_slice(ids))).is_some() {
+        return;
     }
     let start = out.len();
     merge(out);
