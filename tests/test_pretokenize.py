@@ -57,7 +57,7 @@ def test_any_text(name, text):
 
 
 # Longer texts, made of fragments that hold the corners of the patterns, so that pieces cross
-# the 64-byte blocks the o200k scanner reads at a time.
+# the 64-byte blocks the built-in pre-tokenizers read at a time.
 FRAGMENTS = ["the", " cat", "Sat", "ON", "aB", " ", "  ", "\t", "\n", "\n\n", "\r\n", ".\n", ".\n/", "\n/*",
              " */", "//", "'s", "'LL", "'re", "don't", "0x1f", "12345", "(", ")", ", ", "!?", "\x00", "é",
              "中文", "\xa0", "\u2014", "\u3000", "\u0301", "ǅ", "٣"]

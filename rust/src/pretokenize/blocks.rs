@@ -291,8 +291,6 @@ pub(super) fn pieces<'t, const PATTERN: u8>(scan: &Scan<'_>, text: &'t str, f: &
     let mut carry = Carry::default();
     // The piece from `i` (begun in an earlier block) spans an uncertain byte.
     let mut pending = false;
-    // The classes of the block before were not worked out (the scanner went past it).
-    let mut stale = false;
     while base + 64 <= n {
         if i < base + 64 && mostly_non_ascii(&b[base..]) {
             // Little that the blocks can settle (Chinese text): the scanner, for four blocks.
@@ -300,13 +298,10 @@ pub(super) fn pieces<'t, const PATTERN: u8>(scan: &Scan<'_>, text: &'t str, f: &
             pending = false;
         }
         if i >= base + 64 {
-            stale = true;
+            // The scanner went past this block: what it would hand on is not worked out.
+            carry = Carry::stale();
             base += 64;
             continue;
-        }
-        if stale {
-            carry = Carry::stale();
-            stale = false;
         }
         let m = Classes::of(&b[base..]);
         let (start, uncertain) = starts::<PATTERN>(&m, &mut carry, b.get(base + 64).copied());
